@@ -1,0 +1,61 @@
+"""Acceptance fixtures: the demo service as a real process, on both profiles.
+
+``demo`` is parametrized ``embedded`` | ``production``. The production half runs the
+demo on the test Postgres (a database of its own, dropped afterwards) and the test
+Redis (a key prefix of its own), from ``SVC_TEST_DATABASE_URL`` / ``SVC_TEST_REDIS_URL``;
+without them it is skipped — or fails when ``SVC_TEST_REQUIRE_BACKENDS=1``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from svc_core.testing.backends import database_url_or_skip, redis_url_or_skip, run_id
+
+from acceptance.harness import DemoServer, create_database, drop_database, start_demo
+
+
+def _production_env(tmp: Path) -> tuple[dict[str, str], str]:
+    server_url = database_url_or_skip()
+    redis_url = redis_url_or_skip()
+    db_url = create_database(server_url, run_id().replace("-", "_"))
+    env = {
+        "SVC_DATABASE_URL": db_url,
+        "SVC_REDIS_URL": redis_url,
+        "SVC_REDIS_PREFIX": f"svc-accept:{run_id()}:{uuid.uuid4().hex[:8]}:",
+    }
+    return env, db_url
+
+
+@pytest.fixture(scope="session", params=["embedded", "production"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """The demo service, running, on the embedded or the production profile."""
+    profile: str = request.param
+    workdir = tmp_path_factory.mktemp(f"demo-{profile}")
+    db_url = None
+    env: dict[str, str] = {}
+    args: list[str] = []
+    if profile == "production":
+        env, db_url = _production_env(workdir)
+        args = ["--migrate"]
+    server = start_demo(workdir, profile=profile, env=env, args=args)
+    try:
+        yield server
+    finally:
+        server.stop()
+        if db_url:
+            drop_database(db_url)
+
+
+@pytest.fixture(scope="session")
+def prod_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """The demo with ``SVC_ENV=prod`` (embedded profile): HSTS on, no /_dev routes."""
+    workdir = tmp_path_factory.mktemp("demo-prod-env")
+    server = start_demo(workdir, env={"SVC_ENV": "prod"})
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,234 @@
+"""The Redis key-value store (``redis.asyncio``), for several processes and machines.
+
+Needs the ``redis`` extra: ``pip install "svc-core[redis]"``.
+
+Every call is bounded by ``timeout`` (250 ms by default, STANDARDS D7) from the moment
+it asks the pool for a connection to the moment the reply is parsed; an outage,
+a timeout or a server that is loading, read-only or out of memory raises
+:class:`~svc_core.kv.KVUnavailableError`, so callers can fail open or closed quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from svc_core.errors import MissingDependencyError
+from svc_core.kv._scripts import EXTEND, INCR_TTL, RELEASE
+from svc_core.kv.base import KVHelpers, Script, ScriptArg, check_ttl, encode_value, ttl_ms
+from svc_core.kv.errors import KVError, KVUnavailableError
+
+try:
+    import redis.asyncio as aioredis
+    from redis import exceptions as redis_errors
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
+    raise MissingDependencyError("redis", package="svc-core", extra="redis") from exc
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RedisKV"]
+
+_T = TypeVar("_T")
+
+# Failures that mean "the store is not serving right now", as opposed to a command the
+# server rejected (a bug): connection, timeout, loading, failover, cluster and memory.
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.OutOfMemoryError,
+    redis_errors.TryAgainError,
+    redis_errors.ClusterDownError,
+    OSError,
+)
+
+
+class RedisKV(KVHelpers):
+    """A :class:`~svc_core.kv.KV` on Redis (any version ≥ 6.2; Cluster-safe key naming).
+
+    Args:
+        client_or_url: A ``redis://`` / ``rediss://`` / ``unix://`` URL, or a
+            ``redis.asyncio.Redis`` client. A client passed in is shared: :meth:`aclose`
+            leaves it open. A client created from a URL has a bounded, blocking
+            connection pool, no retry back-off, and socket timeouts equal to ``timeout``.
+        namespace: Prefix applied to every key (e.g. ``settings.redis_prefix``).
+        timeout: Seconds any one call may take, connection checkout included.
+        max_connections: Size of the pool created from a URL; callers beyond it wait
+            (within ``timeout``) for a free connection instead of opening more.
+
+    Keys are used as given after the namespace. On Redis Cluster a :class:`Script` that
+    touches several keys needs them in one slot: build them with
+    :func:`~svc_core.kv.hash_tag`.
+    """
+
+    def __init__(
+        self,
+        client_or_url: aioredis.Redis | str,
+        namespace: str = "",
+        *,
+        timeout: float = 0.25,
+        max_connections: int = 64,
+    ) -> None:
+        self._namespace = namespace
+        self._timeout = check_ttl(timeout, "timeout")
+        if isinstance(client_or_url, str):
+            pool = aioredis.BlockingConnectionPool.from_url(
+                client_or_url,
+                max_connections=max_connections,
+                timeout=self._timeout,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+                # One immediate retry heals a pooled connection the server dropped
+                # (restart, idle timeout); redis-py's default of 10 retries with
+                # back-off would outlast any deadline we promise.
+                retry=Retry(NoBackoff(), 1),
+            )
+            self._client = aioredis.Redis.from_pool(pool)
+            self._owns_client = True
+        else:
+            self._client = client_or_url
+            self._owns_client = False
+        self._scripts: dict[str, AsyncScript] = {}
+        self._closed = False
+
+    @property
+    def backend(self) -> str:
+        """``"redis"``."""
+        return "redis"
+
+    @property
+    def namespace(self) -> str:
+        """The prefix applied to every key."""
+        return self._namespace
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The underlying ``redis.asyncio.Redis`` client (keys are *not* namespaced)."""
+        return self._client
+
+    @property
+    def timeout(self) -> float:
+        """Seconds any one call may take."""
+        return self._timeout
+
+    async def _call(self, op: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one Redis call within the deadline, translating its failures."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await call()
+        except TimeoutError as exc:
+            msg = f"the key-value store did not answer {op} within {self._timeout:g} s"
+            raise KVUnavailableError(msg) from exc
+        except _UNAVAILABLE as exc:
+            msg = f"the key-value store is unavailable ({op})"
+            raise KVUnavailableError(msg) from exc
+        except redis_errors.RedisError as exc:
+            msg = f"the key-value store rejected {op}"
+            raise KVError(msg) from exc
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of ``key``, or ``None`` when absent or expired."""
+        full = self._namespace + key
+        return _as_bytes(await self._call("GET", lambda: self._client.get(full)))
+
+    async def set(
+        self, key: str, value: bytes | str, *, ttl: float | None = None, nx: bool = False
+    ) -> bool:
+        """Store ``value`` (see :meth:`svc_core.kv.KV.set`)."""
+        full = self._namespace + key
+        px = None if ttl is None else ttl_ms(ttl)
+        written = await self._call("SET", lambda: self._client.set(full, value, px=px, nx=nx))
+        return bool(written)
+
+    async def delete(self, *keys: str) -> int:
+        """Delete ``keys``; return how many existed."""
+        if not keys:
+            return 0  # DEL without a key is a syntax error on the server
+        full = [self._namespace + k for k in keys]
+        return await self._call("DEL", lambda: self._client.delete(*full))
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        full = self._namespace + key
+        return bool(await self._call("EXISTS", lambda: self._client.exists(full)))
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """Atomically add ``amount`` (see :meth:`svc_core.kv.KV.incr`)."""
+        if ttl is not None:
+            return int(await self.run(INCR_TTL, [key], [amount, ttl_ms(ttl)]))
+        full = self._namespace + key
+        return await self._call("INCRBY", lambda: self._client.incrby(full, amount))
+
+    async def ttl(self, key: str) -> float | None:
+        """Remaining seconds before ``key`` expires, or ``None``."""
+        full = self._namespace + key
+        ms = await self._call("PTTL", lambda: self._client.pttl(full))
+        # PTTL answers -2 for a missing key and -1 for a key without expiry.
+        return None if ms < 0 else ms / 1000
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        """Expire ``key`` in ``ttl`` seconds; ``False`` if absent."""
+        full = self._namespace + key
+        ms = ttl_ms(ttl)
+        return bool(await self._call("PEXPIRE", lambda: self._client.pexpire(full, ms)))
+
+    async def claim(self, key: str, owner: str, lease: float) -> bool:
+        """Take ``key`` for ``owner`` for ``lease`` seconds if nobody holds it (SET NX PX)."""
+        check_ttl(lease, "lease")
+        return await self.set(key, owner, ttl=lease, nx=True)
+
+    async def release(self, key: str, owner: str) -> bool:
+        """Delete ``key`` only if ``owner`` holds it (a Lua compare-and-delete)."""
+        return bool(await self.run(RELEASE, [key], [owner]))
+
+    async def extend(self, key: str, owner: str, lease: float) -> bool:
+        """Reset the expiry of ``key`` to ``lease`` seconds if ``owner`` holds it."""
+        return bool(await self.run(EXTEND, [key], [owner, ttl_ms(lease, "lease")]))
+
+    async def owner(self, key: str) -> str | None:
+        """Who holds the claim on ``key``, or ``None``."""
+        value = await self.get(key)
+        return None if value is None else value.decode(errors="replace")
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """Run the script's Lua body with ``EVALSHA`` (loading it on ``NOSCRIPT``).
+
+        Raises:
+            KVError: The script failed on the server.
+            KVUnavailableError: The server did not answer in time.
+        """
+        registered = self._scripts.get(script.lua)
+        if registered is None:
+            registered = self._scripts[script.lua] = self._client.register_script(script.lua)
+        full = [self._namespace + k for k in keys]
+        # Encoded here, as the memory store does, so both refuse the same arguments.
+        values = [encode_value(a) for a in args]
+        return await self._call(script.name, lambda: registered(keys=full, args=values))
+
+    async def time(self) -> float:
+        """The server's clock (``TIME``), in seconds since the epoch."""
+        seconds, micros = await self._call("TIME", self._client.time)
+        return seconds + micros / 1_000_000
+
+    async def ping(self) -> bool:
+        """Whether the server answers ``PING`` within the timeout; never raises."""
+        try:
+            return bool(await self._call("PING", self._client.ping))
+        except KVError:
+            return False
+
+    async def aclose(self) -> None:
+        """Close the client and its pool if this store created them."""
+        if self._owns_client and not self._closed:
+            self._closed = True
+            await self._client.aclose()
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    # A client passed in may decode responses; the protocol promises bytes either way.
+    return value.encode() if isinstance(value, str) else value

@@ -1,0 +1,282 @@
+"""The async engine factory and :class:`Database`, the one handle a service keeps.
+
+* SQLite (``sqlite+aiosqlite:///path.db``): foreign keys on, WAL journal and a busy
+  timeout on every connection; the file's directory is created if missing.
+* Postgres (``postgresql+asyncpg://…`` or ``postgresql+psycopg://…``; a bare
+  ``postgresql://`` or ``postgres://`` picks asyncpg): ``pool_pre_ping`` and a connect
+  timeout, so a dead server fails fast instead of hanging a request.
+
+Failures to reach the database surface as :class:`DatabaseUnavailableError` (503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from svc_core.errors import ConfigurationError, MissingDependencyError
+from svc_core.settings import SvcSettings
+from svc_core.sql.errors import DatabaseUnavailableError, is_unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from types import TracebackType
+
+__all__ = ["Database", "create_engine", "mask_url", "normalize_url"]
+
+logger = logging.getLogger("svc_core.sql")
+
+#: Milliseconds a SQLite connection waits for a competing writer before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+_PG_DRIVER_LIBRARY = {"asyncpg": "asyncpg", "psycopg": "psycopg", "psycopg_async": "psycopg"}
+_SYNC_DRIVERS = frozenset({"psycopg2", "psycopg2cffi", "pg8000", "pysqlite", "pysqlcipher"})
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url`` and fill in the async driver when it names none.
+
+    ``sqlite:///x.db`` becomes ``sqlite+aiosqlite:///x.db``; ``postgres://`` and
+    ``postgresql://`` become ``postgresql+asyncpg://``.
+
+    Raises:
+        ConfigurationError: The URL cannot be parsed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        msg = f"invalid database URL: {exc}"
+        raise ConfigurationError(msg) from exc
+    backend = "postgresql" if parsed.drivername == "postgres" else parsed.get_backend_name()
+    if "+" not in parsed.drivername and backend in _ASYNC_DRIVERS:
+        parsed = parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+    return parsed
+
+
+def mask_url(url: str | URL) -> str:
+    """``url`` as a string with the password replaced by ``***`` (safe for logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+def _sqlite_on_connect(wal: bool) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                # WAL is durable across application crashes with NORMAL; FULL only adds
+                # protection against power loss at a large write-latency cost.
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -> AsyncEngine:
+    """Create an :class:`~sqlalchemy.ext.asyncio.AsyncEngine` for ``url``. No I/O happens.
+
+    Args:
+        url: SQLAlchemy URL; see the module docstring for the accepted forms.
+        connect_timeout: Seconds to wait for a new Postgres connection.
+        **kw: Passed to :func:`sqlalchemy.ext.asyncio.create_async_engine`
+            (``pool_size``, ``echo``, ``poolclass`` …).
+
+    Returns:
+        The engine. Call ``await engine.dispose()`` when done.
+
+    Raises:
+        MissingDependencyError: The URL's driver is not installed.
+        ConfigurationError: The URL is invalid or names a synchronous driver.
+    """
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if parsed.get_driver_name() in _SYNC_DRIVERS:
+        msg = (
+            f"{parsed.drivername!r} is a synchronous driver; use sqlite+aiosqlite, "
+            "postgresql+asyncpg or postgresql+psycopg"
+        )
+        raise ConfigurationError(msg)
+    kw.setdefault("pool_pre_ping", True)
+    wal = False
+    if backend == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in {"", ":memory:"} or database.startswith("file::memory:")
+        if not in_memory and not parsed.query.get("uri"):
+            Path(database).resolve().parent.mkdir(parents=True, exist_ok=True)
+            wal = True
+    elif backend == "postgresql":
+        connect_args = dict(kw.pop("connect_args", {}))
+        key = "timeout" if parsed.get_driver_name() == "asyncpg" else "connect_timeout"
+        connect_args.setdefault(key, connect_timeout if key == "timeout" else int(connect_timeout))
+        kw["connect_args"] = connect_args
+    try:
+        engine = _create_async_engine(parsed, **kw)
+    except (ImportError, NoSuchModuleError) as exc:
+        raise _missing_driver(parsed, exc) from exc
+    except InvalidRequestError as exc:
+        msg = f"{parsed.drivername!r} is not an asyncio driver: {exc}"
+        raise ConfigurationError(msg) from exc
+    except ArgumentError as exc:
+        msg = f"invalid engine options for {mask_url(parsed)}: {exc}"
+        raise ConfigurationError(msg) from exc
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect(wal))
+    return engine
+
+
+def _missing_driver(url: URL, exc: Exception) -> Exception:
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if isinstance(exc, NoSuchModuleError) and backend not in _ASYNC_DRIVERS:
+        return ConfigurationError(f"unsupported database URL {mask_url(url)}: {exc}")
+    if backend == "postgresql":
+        return MissingDependencyError(
+            _PG_DRIVER_LIBRARY.get(driver, driver), package="svc-core", extra="postgres"
+        )
+    return MissingDependencyError(driver or backend, package="svc-core", extra="sql")
+
+
+class Database:
+    """An async engine and its session factory: what a service keeps for its lifetime.
+
+    Example::
+
+        db = Database("sqlite+aiosqlite:///data/app.db")
+        async with db.transaction() as session:
+            session.add(Note(text="hi"))       # committed on exit, rolled back on error
+        await db.aclose()
+
+    Args:
+        url: SQLAlchemy URL (``SVC_DATABASE_URL``).
+        ping_timeout: Default bound, in seconds, of :meth:`ping`.
+        engine: An existing engine to wrap instead of creating one (the caller then
+            still closes it through :meth:`aclose`).
+        **engine_kw: Passed to :func:`create_engine`.
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        ping_timeout: float = 2.0,
+        engine: AsyncEngine | None = None,
+        **engine_kw: Any,
+    ) -> None:
+        self._engine = engine if engine is not None else create_engine(url, **engine_kw)
+        self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+        self._ping_timeout = ping_timeout
+
+    @classmethod
+    def from_settings(cls, settings: SvcSettings | None = None, **kw: Any) -> Self:
+        """Open the database the settings name (``SVC_DATABASE_URL`` or embedded SQLite).
+
+        Args:
+            settings: Settings to read; ``SvcSettings()`` from the environment if omitted.
+            **kw: Passed to :class:`Database`.
+        """
+        if settings is None:
+            settings = SvcSettings()
+        return cls(settings.effective_database_url, **kw)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The underlying async engine (for Core statements and ``run_sync``)."""
+        return self._engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory (``expire_on_commit=False``)."""
+        return self._sessionmaker
+
+    @property
+    def dialect(self) -> str:
+        """The dialect name: ``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The URL with its password masked; safe to log."""
+        return mask_url(self._engine.url)
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+    def _translate(self, exc: BaseException) -> DatabaseUnavailableError | None:
+        if is_unavailable(exc, self.dialect):
+            return DatabaseUnavailableError(f"database {self.url} is unavailable: {exc}")
+        return None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session; the caller commits. Uncommitted work is rolled back on exit.
+
+        Raises:
+            DatabaseUnavailableError: The database could not be reached.
+        """
+        try:
+            async with self._sessionmaker() as session:
+                yield session
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside a transaction: committed on success, rolled back on error.
+
+        Raises:
+            DatabaseUnavailableError: The database could not be reached.
+        """
+        async with self.session() as session, session.begin():
+            yield session
+
+    async def ping(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - probe bound
+        """Run ``SELECT 1``; False (never an exception) if it fails or takes too long.
+
+        Args:
+            timeout: Seconds allowed; the ``ping_timeout`` given at construction if omitted.
+        """
+        try:
+            async with asyncio.timeout(timeout or self._ping_timeout):
+                async with self._engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            logger.warning("database ping failed for %s: %s", self.url, type(exc).__name__)
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        """Close every pooled connection. The object may be used again afterwards."""
+        await self._engine.dispose()
+
+    async def dispose(self) -> None:
+        """Alias of :meth:`aclose`."""
+        await self.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
