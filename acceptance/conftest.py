@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from svc_core.testing.backends import database_url_or_skip, redis_url_or_skip, run_id
 
 from acceptance.harness import DemoServer, create_database, drop_database, start_demo
+from svc_core.testing.backends import database_url_or_skip, redis_url_or_skip, run_id
 
 
 def _production_env(tmp: Path) -> tuple[dict[str, str], str]:
@@ -31,7 +31,9 @@ def _production_env(tmp: Path) -> tuple[dict[str, str], str]:
 
 
 @pytest.fixture(scope="session", params=["embedded", "production"])
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoServer]:
     """The demo service, running, on the embedded or the production profile."""
     profile: str = request.param
     workdir = tmp_path_factory.mktemp(f"demo-{profile}")

@@ -102,7 +102,7 @@ def start_demo(
     cmd = [*svc_infra_command(), "demo", "--host", "127.0.0.1", "--port", str(port)]
     cmd += args or []
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        proc = subprocess.Popen(
             cmd, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
     server = DemoServer(f"http://127.0.0.1:{port}", profile, proc, log_path, full_env)

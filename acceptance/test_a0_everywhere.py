@@ -18,7 +18,7 @@ from acceptance.harness import DemoServer
 
 PROBLEM = "application/problem+json"
 ALLOWED_ORIGIN = "https://app.example.test"
-LEAKS = ("Traceback", "DemoFailureError", "deliberate failure", "sqlalchemy", "File \"")
+LEAKS = ("Traceback", "DemoFailureError", "deliberate failure", "sqlalchemy", 'File "')
 
 
 def assert_problem(resp: httpx.Response, status: int) -> dict[str, object]:
@@ -133,9 +133,7 @@ def test_body_too_large_chunked_is_413(client: httpx.Client) -> None:
             yield b"y" * 65536
         yield b'"}'
 
-    resp = client.post(
-        "/_dev/echo", content=chunks(), headers={"content-type": "application/json"}
-    )
+    resp = client.post("/_dev/echo", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in resp.request.headers
     assert_problem(resp, 413)
 
@@ -231,7 +229,10 @@ def test_cors_allows_configured_origin_only(client: httpx.Client) -> None:
 
 
 def test_cors_preflight(client: httpx.Client) -> None:
-    pre = {"access-control-request-method": "POST", "access-control-request-headers": "content-type"}
+    pre = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
     ok = client.options("/_dev/echo", headers={"origin": ALLOWED_ORIGIN, **pre})
     assert ok.status_code == 200
     assert ok.headers["access-control-allow-origin"] == ALLOWED_ORIGIN

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+
 from svc_core.plugin import CorePlugin, Runtime
 from svc_core.settings import SvcSettings
 from svc_core.sql import MigrationSource
 from svc_core.testing import redis_url_or_skip
-
 from svc_infra import create_app, ensure_schema
 
 VERSIONS = Path(__file__).parent / "migration_source" / "versions"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sqlite3
 import time
@@ -127,6 +128,8 @@ def test_invalid_and_synchronous_urls_are_configuration_errors() -> None:
             create_engine(url)
     with pytest.raises(ConfigurationError, match="unsupported"):
         create_engine("nosuchdb+nodriver://u@h/db")
+    with pytest.raises(ConfigurationError, match="unsupported"):
+        create_engine("postgresql+nodriver://u@h/db")
 
 
 @pytest.mark.skipif(
@@ -149,6 +152,26 @@ async def test_unreachable_database_is_unavailable_and_fails_fast() -> None:
     assert info.value.status_code == 503
     assert "hunter2" not in str(info.value)
     assert isinstance(info.value.__cause__, OSError)
+
+
+async def test_ping_is_bounded_by_its_timeout() -> None:
+    writers: list[asyncio.StreamWriter] = []
+
+    def accept_and_stay_silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Database(f"postgresql+asyncpg://u@127.0.0.1:{port}/x") as db:
+            started = time.monotonic()
+            assert await db.ping(timeout=0.3) is False
+            assert time.monotonic() - started < 2
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_sql_mistakes_are_not_outages(database: Database) -> None:

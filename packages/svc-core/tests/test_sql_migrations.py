@@ -22,6 +22,7 @@ from svc_core.sql import (
     NAMING_CONVENTION,
     Database,
     DatabaseUnavailableError,
+    MigrationDriftError,
     MigrationError,
     MigrationSource,
     Migrator,
@@ -154,6 +155,9 @@ async def test_check_reports_pending_then_nothing_then_drift(
     drifted.tables["fx_beta_notes"].append_column(Column("pinned", Boolean, nullable=True))
     async with _migrator(fx, database_url, metadata=drifted) as m:
         assert await m.check() == ["add column fx_beta_notes.pinned"]
+        with pytest.raises(MigrationDriftError) as info:
+            await m.check(raise_on_drift=True)
+    assert info.value.differences == ["add column fx_beta_notes.pinned"]
 
 
 async def test_revision_autogenerates_into_the_sources_branch(

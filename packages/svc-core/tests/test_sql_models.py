@@ -164,9 +164,9 @@ async def test_soft_delete_and_restore(db: Database) -> None:
     async with db.transaction() as session:
         loaded = await session.get(Child, gone.id)
         assert loaded is not None
-        assert loaded.is_deleted is False
+        before = loaded.is_deleted
         loaded.soft_delete()
-        assert loaded.is_deleted is True
+        assert (before, loaded.is_deleted) == (False, True)
 
     async with db.session() as session:
         visible = (await session.scalars(select(Child.id).where(Child.not_deleted()))).all()

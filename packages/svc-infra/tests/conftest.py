@@ -10,6 +10,7 @@ import pytest
 import typer
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
+
 from svc_core.plugin import BasePlugin, MiddlewareSpec, Runtime
 from svc_core.sql import MigrationSource
 

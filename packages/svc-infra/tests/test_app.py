@@ -7,10 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from svc_core.errors import ConfigurationError
 from svc_core.plugin import BasePlugin, CorePlugin
 from svc_core.settings import SvcSettings
-
 from svc_infra import PendingMigrationsError, create_app, ensure_schema, middleware_stack
 
 
@@ -59,7 +59,9 @@ async def test_errors_from_any_route_are_problems(
     assert resp.json()["request_id"] == resp.headers["x-request-id"]
 
 
-async def test_embedded_profile_applies_migrations(tmp_path: Path, widgets_plugin: BasePlugin) -> None:
+async def test_embedded_profile_applies_migrations(
+    tmp_path: Path, widgets_plugin: BasePlugin
+) -> None:
     settings = _settings(tmp_path)
     assert settings.profile == "embedded"
     plugins = [CorePlugin(), widgets_plugin]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import typer
-from svc_core.plugin import BasePlugin, CorePlugin
 from typer.testing import CliRunner
 
+from svc_core.plugin import BasePlugin, CorePlugin
 from svc_infra import cli
 
 runner = CliRunner()
@@ -34,7 +34,9 @@ def test_plugin_commands_are_mounted(
     assert "hello from beta" in result.output
 
 
-def test_middleware_command_prints_the_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_middleware_command_prints_the_stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SVC_DATA_DIR", str(tmp_path))
     result = runner.invoke(cli.app, ["middleware"])
     assert result.exit_code == 0, result.output

@@ -279,8 +279,8 @@ def install_error_handlers(app: FastAPI) -> None:
     * anything else → 500 with a generic detail (the exception is logged, never sent).
     """
     # Imported here: importing svc_core.errors (settings, plugins) must stay light.
-    from fastapi.exceptions import RequestValidationError  # noqa: PLC0415
-    from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: PLC0415
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     async def svc_error_handler(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SvcError)

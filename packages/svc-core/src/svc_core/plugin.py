@@ -21,7 +21,6 @@ and, outside the app, ``cli()`` (a typer app mounted as ``svc-infra <name> …``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from svc_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from fastapi import FastAPI
     from starlette.types import ASGIApp
 

@@ -19,11 +19,11 @@ The order of work, fixed and documented (docs/architecture.md):
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+
 from svc_core.errors import ConfigurationError
 from svc_core.kv import kv_from_settings
 from svc_core.plugin import MiddlewareSpec, Runtime, SvcPlugin, discover_plugins
@@ -31,6 +31,8 @@ from svc_core.settings import SvcSettings
 from svc_core.sql import Database, Migrator
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
     from svc_core.kv import KV
 
 __all__ = ["PendingMigrationsError", "create_app", "ensure_schema", "middleware_stack"]
@@ -82,23 +84,23 @@ async def ensure_schema(
     Raises:
         PendingMigrationsError: Migrations are pending and may not be applied.
     """
-    migrator = Migrator.from_plugins(settings.effective_database_url, plugins)
-    if not migrator.sources:
-        return []
-    pending = await migrator.pending()
-    if not pending:
-        return []
-    if migrate is None:
-        migrate = settings.profile == "embedded"
-    if not migrate:
-        msg = (
-            f"{len(pending)} migration(s) pending ({', '.join(pending)}); "
-            "run `svc-infra db upgrade` first, or start with --migrate"
-        )
-        raise PendingMigrationsError(msg)
-    await migrator.upgrade("heads")
-    logger.info("applied %d migration(s)", len(pending))
-    return pending
+    async with Migrator.from_plugins(settings.effective_database_url, plugins) as migrator:
+        if not migrator.sources:
+            return []
+        pending = await migrator.pending()
+        if not pending:
+            return []
+        if migrate is None:
+            migrate = settings.profile == "embedded"
+        if not migrate:
+            msg = (
+                f"{len(pending)} migration(s) pending ({', '.join(pending)}); "
+                "run `svc-infra db upgrade` first, or start with --migrate"
+            )
+            raise PendingMigrationsError(msg)
+        applied = await migrator.upgrade("heads")
+    logger.info("applied %d migration(s)", len(applied))
+    return applied
 
 
 def create_app(
@@ -133,7 +135,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:  # noqa: ARG001 - Starlette's signature
         started: list[SvcPlugin] = []
         try:
             await ensure_schema(settings, runtime.plugins, migrate=migrate)

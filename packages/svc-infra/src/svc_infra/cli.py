@@ -15,10 +15,10 @@ from importlib.metadata import distributions
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from svc_core.errors import SvcError
 from svc_core.plugin import Runtime, discover_plugins
 from svc_core.settings import SvcSettings
-
 from svc_infra.db_cli import db_app
 
 __all__ = ["app", "main"]
@@ -89,8 +89,7 @@ def demo(
     if applied:
         console.print(f"applied {len(applied)} migration(s)")
     console.print(
-        f"svc-infra demo on http://{host}:{port} "
-        f"(profile: {settings.profile}, env: {settings.env})"
+        f"svc-infra demo on http://{host}:{port} (profile: {settings.profile}, env: {settings.env})"
     )
     application = create_demo_app(settings, migrate=migrate or None)
     config = uvicorn.Config(

@@ -37,13 +37,15 @@ import math
 import weakref
 from typing import TYPE_CHECKING, ClassVar, Final
 
+# Needed at run time: FastAPI reads the dependency's annotations to inject the request.
+from starlette.requests import HTTPConnection  # noqa: TC002
+
 from svc_core.errors import ConfigurationError, SvcError
 from svc_core.http._asgi import send_problem
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from starlette.requests import HTTPConnection
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -154,7 +156,7 @@ class _Deadline:
 
     def move(self, timeout: float | None) -> None:
         """Let the request run ``timeout`` seconds from its start (``None``: no limit)."""
-        if self.expired:
+        if self.expired or self.completed:
             return
         self.watchdog.unwatch(self)
         self.timeout = timeout
@@ -166,6 +168,7 @@ class _Deadline:
 
     def close(self) -> None:
         self.watchdog.unwatch(self)
+        self.completed = True  # a late move() or expire() is now a no-op
 
     def expire(self) -> None:
         if self.completed:  # only Starlette background tasks are left: let them run
@@ -289,6 +292,9 @@ class TimeoutMiddleware:
                 deadline.task.uncancel()
         finally:
             deadline.close()
+            # The deadline holds the task, whose context may hold the scope: without this
+            # the request would end in a reference cycle that only the GC can free.
+            scope.pop(DEADLINE_SCOPE_KEY, None)
 
     def _watchdog(self) -> _Watchdog:
         loop = asyncio.get_running_loop()

@@ -73,11 +73,11 @@ def kv_from_settings(settings: SvcSettings | None = None, *, timeout: float = 0.
         MissingDependencyError: Redis is configured but the ``redis`` extra is missing.
     """
     if settings is None:
-        from svc_core.settings import SvcSettings  # noqa: PLC0415 - keep import light
+        from svc_core.settings import SvcSettings
 
         settings = SvcSettings()
     if settings.redis_url:
-        from svc_core.kv.redis import RedisKV  # noqa: PLC0415 - redis is an optional extra
+        from svc_core.kv.redis import RedisKV
 
         return RedisKV(settings.redis_url, settings.redis_prefix, timeout=timeout)
     return MemoryKV(settings.redis_prefix)
@@ -87,7 +87,7 @@ def __getattr__(name: str) -> Any:
     # RedisKV imports redis; load it only when asked for, so the embedded profile runs
     # (and imports fast) without the extra installed.
     if name == "RedisKV":
-        from svc_core.kv.redis import RedisKV  # noqa: PLC0415 - redis is an optional extra
+        from svc_core.kv.redis import RedisKV
 
         return RedisKV
     msg = f"module {__name__!r} has no attribute {name!r}"

@@ -87,7 +87,7 @@ class AwareDateTime(TypeDecorator[datetime]):
     def process_result_value(
         self,
         value: datetime | None,
-        dialect: Dialect,  # noqa: ARG002 - signature fixed by TypeDecorator
+        dialect: Dialect,
     ) -> datetime | None:
         """Return the value as aware UTC."""
         if value is None:

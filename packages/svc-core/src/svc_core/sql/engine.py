@@ -142,7 +142,7 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
 
 def _missing_driver(url: URL, exc: Exception) -> Exception:
     backend, driver = url.get_backend_name(), url.get_driver_name()
-    if isinstance(exc, NoSuchModuleError) and backend not in _ASYNC_DRIVERS:
+    if isinstance(exc, NoSuchModuleError):  # a dialect or driver SQLAlchemy does not know
         return ConfigurationError(f"unsupported database URL {mask_url(url)}: {exc}")
     if backend == "postgresql":
         return MissingDependencyError(

@@ -27,8 +27,6 @@ own transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -51,7 +49,8 @@ from svc_core.sql._migration_runtime import (
 )
 from svc_core.sql.base import Base
 from svc_core.sql.engine import create_engine, mask_url, normalize_url
-from svc_core.sql.errors import MigrationError
+from svc_core.sql.errors import MigrationDriftError, MigrationError
+from svc_core.sql.sources import MigrationSource, RevisionInfo
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -74,63 +73,6 @@ MIGRATION_LOCK_KEY = 0x7376635F6D6967
 ProgressCallback = Callable[[str, str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationSource:
-    """One package's Alembic branch.
-
-    Attributes:
-        name: The branch label (the package's short name, e.g. ``auth``).
-        versions_dir: Directory holding the revision files.
-        models: Modules declaring the package's models. They are imported before
-            ``check`` and ``revision`` so the metadata is complete, and the tables they
-            declare are the ones this branch owns (autogenerate writes only those).
-    """
-
-    name: str
-    versions_dir: Path
-    models: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
-            msg = f"invalid migration source name {self.name!r}: use letters, digits, - or _"
-            raise ConfigurationError(msg)
-        object.__setattr__(self, "versions_dir", Path(self.versions_dir))
-        object.__setattr__(self, "models", tuple(self.models))
-
-    @classmethod
-    def for_package(cls, name: str, package: str, *, models: Sequence[str] = ()) -> Self:
-        """The branch stored in ``<package>/migrations/versions/``.
-
-        Args:
-            name: Branch label.
-            package: Import name of the package (``svc_auth``).
-            models: See :attr:`models`.
-        """
-        versions = files(package).joinpath("migrations", "versions")
-        return cls(name, Path(str(versions)), tuple(models))
-
-
-@dataclass(frozen=True, slots=True)
-class RevisionInfo:
-    """One revision, as shown by ``svc-infra db pending`` and ``history``.
-
-    Attributes:
-        revision: The revision id.
-        source: The branch (source name) it belongs to, if known.
-        message: First line of its docstring.
-        down_revisions: The revisions it follows (empty for a branch's first one).
-        is_head: True for the latest revision of its branch.
-        applied: True when the database has it.
-    """
-
-    revision: str
-    source: str | None
-    message: str
-    down_revisions: tuple[str, ...]
-    is_head: bool
-    applied: bool
-
-
 def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -146,7 +88,8 @@ class Migrator:
         metadata: Models to compare against; the shared ``Base.metadata`` by default.
         on_revision: Progress callback, see :data:`ProgressCallback`.
         lock_key: Postgres advisory lock key (same for every replica of a service).
-        engine: Engine to use instead of a private ``NullPool`` one.
+        engine: Engine to use instead of a private ``NullPool`` one; the caller keeps
+            ownership (:meth:`aclose` leaves it open).
     """
 
     def __init__(
@@ -168,12 +111,16 @@ class Migrator:
         self._metadata = metadata if metadata is not None else Base.metadata
         self.on_revision = on_revision
         self._lock_key = lock_key
+        self._owns_engine = engine is None
         self._engine = engine or create_engine(normalize_url(url), poolclass=NullPool)
 
     @classmethod
     def from_plugins(cls, url: str | URL, plugins: Iterable[SvcPlugin], **kw: Any) -> Self:
-        """A migrator over every plugin's ``migrations()`` branch (plugins without tables
-        are skipped). Keyword arguments go to :class:`Migrator`."""
+        """A migrator over every plugin's ``migrations()`` branch.
+
+        Plugins without tables (``migrations()`` returns ``None``) are skipped; keyword
+        arguments go to :class:`Migrator`.
+        """
         sources = [src for plugin in plugins if (src := plugin.migrations()) is not None]
         return cls(url, sources, **kw)
 
@@ -193,8 +140,9 @@ class Migrator:
         return self._engine.dialect.name
 
     async def aclose(self) -> None:
-        """Dispose of the engine."""
-        await self._engine.dispose()
+        """Dispose of the private engine (an engine passed in stays open)."""
+        if self._owns_engine:
+            await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -261,8 +209,11 @@ class Migrator:
         return {name: ",".join(sorted(revs)) or None for name, revs in latest.items()}
 
     async def plan(self, target: str = "heads", *, downgrade: bool = False) -> list[RevisionInfo]:
-        """The revisions :meth:`upgrade` (or :meth:`downgrade`) to ``target`` would run, in
-        the order it would run them."""
+        """The revisions :meth:`upgrade` (or :meth:`downgrade`) to ``target`` would run.
+
+        Returns:
+            The revisions in the order they would run (for progress bars and dry runs).
+        """
         if not self._sources:
             return []
         script = self._script()
@@ -287,22 +238,29 @@ class Migrator:
             revisions = list(reversed(list(script.walk_revisions())))
         return [self._info(rev, owners, applied=rev.revision not in pending) for rev in revisions]
 
-    async def check(self) -> list[str]:
+    async def check(self, *, raise_on_drift: bool = False) -> list[str]:
         """Compare the models with the migrated database schema (Alembic autogenerate).
 
         Run it on a database migrated to ``heads`` (CI: ``db upgrade`` then ``db
         check``). When sources declare ``models``, only the tables they own are compared;
         otherwise every table of the metadata and of the database is.
 
+        Args:
+            raise_on_drift: Raise instead of returning differences.
+
         Returns:
             One line per difference (empty when models and migrations agree); when
             revisions are pending, one line per pending revision instead.
+
+        Raises:
+            MigrationDriftError: ``raise_on_drift`` and there are differences.
         """
         if not self._sources:
             return []
         pending = await self.plan("heads")
         if pending:
-            return [f"pending revision {p.revision} ({p.source}): {p.message}" for p in pending]
+            lines = [f"pending revision {p.revision} ({p.source}): {p.message}" for p in pending]
+            return self._drift(lines, raise_on_drift=raise_on_drift)
         ownership = self._ownership()
         names = None if ownership is None else set().union(*ownership.values())
         include_object, include_name = include_filter(names)
@@ -320,7 +278,13 @@ class Migrator:
         async with self._connect() as conn:
             with self._alembic_errors():
                 diffs = await conn.run_sync(compare)
-        return [describe_diff(diff) for diff in diffs]
+        return self._drift([describe_diff(diff) for diff in diffs], raise_on_drift=raise_on_drift)
+
+    @staticmethod
+    def _drift(lines: list[str], *, raise_on_drift: bool) -> list[str]:
+        if lines and raise_on_drift:
+            raise MigrationDriftError(lines)
+        return lines
 
     async def revision(self, source_name: str, message: str, *, autogenerate: bool = True) -> Path:
         """Write a new revision file at the head of ``source_name``'s branch.

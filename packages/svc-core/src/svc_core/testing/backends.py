@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 
 __all__ = [
-    "REDIS_ENV",
     "DATABASE_ENV",
+    "REDIS_ENV",
     "REQUIRE_ENV",
     "backends_required",
     "database_url_or_skip",

@@ -60,7 +60,7 @@ async def kv(request: pytest.FixtureRequest) -> AsyncIterator[KV]:
     url = redis_url_or_skip()
     try:
         # Imported here so the plugin loads (and the memory half runs) without redis.
-        from svc_core.kv.redis import RedisKV  # noqa: PLC0415
+        from svc_core.kv.redis import RedisKV
     except MissingDependencyError as exc:
         if backends_required():
             pytest.fail(str(exc), pytrace=False)

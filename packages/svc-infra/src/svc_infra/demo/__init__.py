@@ -13,14 +13,16 @@ the project's HTTP contract; it grows as packages land. Today it serves:
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
-from svc_core.plugin import Runtime
-from svc_core.settings import SvcSettings
 
+from svc_core.settings import SvcSettings
 from svc_infra.app import create_app
 from svc_infra.demo.dev import dev_router
+
+if TYPE_CHECKING:
+    from svc_core.plugin import Runtime
 
 __all__ = ["create_demo_app"]
 
