@@ -61,3 +61,56 @@ def prod_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         yield server
     finally:
         server.stop()
+
+
+class DemoFactory:
+    """Starts extra demo instances with their own environment; stops them at the end."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._servers: list[DemoServer] = []
+        self._databases: list[str] = []
+
+    def __call__(
+        self,
+        profile: str = "embedded",
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> DemoServer:
+        """A new demo on ``profile`` with ``env`` added (production: own DB and prefix)."""
+        workdir = self._tmp.mktemp(f"demo-{profile}")
+        full_env: dict[str, str] = {}
+        extra = list(args or [])
+        if profile == "production":
+            prod_env, db_url = _production_env(workdir)
+            self._databases.append(db_url)
+            full_env.update(prod_env)
+            extra.append("--migrate")
+        full_env.update(env or {})
+        server = start_demo(workdir, profile=profile, env=full_env, args=extra)
+        self._servers.append(server)
+        return server
+
+    def close(self) -> None:
+        """Stop every server started and drop their databases."""
+        for server in self._servers:
+            server.stop()
+        for url in self._databases:
+            drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def make_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoFactory]:
+    """Factory for demo instances with extra environment (e.g. tight rate limits).
+
+    Example::
+
+        @pytest.fixture(scope="module", params=["embedded", "production"])
+        def limited(request, make_demo):
+            return make_demo(request.param, env={"SVC_RATELIMIT__DEFAULT": "5/minute"})
+    """
+    factory = DemoFactory(tmp_path_factory)
+    try:
+        yield factory
+    finally:
+        factory.close()

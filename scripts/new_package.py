@@ -561,7 +561,7 @@ def _manual_steps(root_doc: dict[str, Any], names: Names) -> list[str]:
     )
     steps.append("uv run pytest tests    # the workspace meta-test")
     steps.append(
-        f"uv run --package {names.dist} --exact --all-extras --group dev "
+        f"uv run --package {names.dist} --exact --all-extras --group test "
         f"pytest packages/{names.dist}/tests"
     )
     return steps

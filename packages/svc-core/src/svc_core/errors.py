@@ -31,10 +31,16 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "ForbiddenError",
     "MissingDependencyError",
     "NotFoundError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
     "ServiceUnavailableError",
     "SvcError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "UnprocessableError",
     "install_error_handlers",
     "problem_body",
     "problem_bytes",
@@ -195,6 +201,65 @@ class ServiceUnavailableError(SvcError):
     status_code = 503
     type_slug = "service-unavailable"
     title = "Service Unavailable"
+
+
+class UnauthorizedError(SvcError):
+    """No valid credential was presented (401 with ``WWW-Authenticate``)."""
+
+    status_code = 401
+    type_slug = "unauthorized"
+    title = "Unauthorized"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        scheme: str = "Bearer",
+        extensions: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        merged = {"WWW-Authenticate": scheme, **dict(headers or {})}
+        super().__init__(detail, extensions=extensions, headers=merged)
+
+
+class ForbiddenError(SvcError):
+    """The caller is known but may not do this (403)."""
+
+    status_code = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
+
+
+class UnprocessableError(SvcError):
+    """The request is well-formed but breaks a rule (422); put details under ``errors``."""
+
+    status_code = 422
+    type_slug = "validation-error"
+    title = "Unprocessable Content"
+
+
+class PreconditionFailedError(SvcError):
+    """A precondition such as ``If-Match`` does not hold (412)."""
+
+    status_code = 412
+    type_slug = "precondition-failed"
+    title = "Precondition Failed"
+
+
+class PreconditionRequiredError(SvcError):
+    """The route requires a precondition header such as ``If-Match`` (428)."""
+
+    status_code = 428
+    type_slug = "precondition-required"
+    title = "Precondition Required"
+
+
+class TooManyRequestsError(SvcError):
+    """The caller must slow down (429); set ``Retry-After`` in ``headers``."""
+
+    status_code = 429
+    type_slug = "too-many-requests"
+    title = "Too Many Requests"
 
 
 def problem_body(

@@ -1,0 +1,17 @@
+"""Errors raised by svc-idempotency.
+
+Every error subclasses :class:`SvcIdempotencyError`, itself a
+:class:`svc_core.errors.SvcError`, so the handlers svc-core installs render it as
+problem+json. Give each subclass a ``status_code``, a ``type_slug`` and a ``title``, and
+list the slug on the documentation's problem types page.
+"""
+
+from __future__ import annotations
+
+from svc_core.errors import SvcError
+
+__all__ = ["SvcIdempotencyError"]
+
+
+class SvcIdempotencyError(SvcError):
+    """Root of every svc-idempotency error."""

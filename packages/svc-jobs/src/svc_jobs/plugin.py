@@ -1,0 +1,18 @@
+"""How svc-jobs joins ``svc_infra.create_app()`` and the ``svc-infra`` CLI."""
+
+from __future__ import annotations
+
+from svc_core.plugin import BasePlugin
+
+__all__ = ["JobsPlugin"]
+
+
+class JobsPlugin(BasePlugin):
+    """The plugin of svc-jobs, registered as ``jobs`` in ``svc_infra.plugins``.
+
+    Override only the hooks the package needs: ``middleware`` (layers with an
+    ``order``), ``setup`` (routers and handlers), ``startup`` and ``shutdown``, ``cli``
+    and ``migrations``.
+    """
+
+    name = "jobs"

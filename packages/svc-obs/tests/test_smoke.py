@@ -1,0 +1,23 @@
+"""The package imports cleanly and its plugin is discovered through the entry point."""
+
+from __future__ import annotations
+
+import svc_obs
+from svc_core.errors import SvcError
+from svc_core.plugin import discover_plugins
+from svc_obs import ObsPlugin, SvcObsError
+
+
+def test_every_public_name_exists() -> None:
+    missing = [name for name in svc_obs.__all__ if not hasattr(svc_obs, name)]
+    assert missing == []
+    assert svc_obs.__version__
+
+
+def test_errors_are_svc_errors() -> None:
+    assert issubclass(SvcObsError, SvcError)
+
+
+def test_plugin_is_discovered() -> None:
+    plugins = discover_plugins(include=["obs"])
+    assert [type(plugin) for plugin in plugins] == [ObsPlugin]
