@@ -86,18 +86,18 @@ def toml(path: Path) -> dict[str, object]:
 
 
 def test_creates_a_package_that_passes_the_meta_test(repo: Path) -> None:
-    result = run(repo, "auth", "Accounts, passwords, tokens and sessions")
+    result = run(repo, "webhooks", "Accounts, passwords, tokens and sessions")
 
     assert result.returncode == 0, result.stderr
-    folder = repo / "packages" / "svc-auth"
+    folder = repo / "packages" / "svc-webhooks"
     for rel in [
         "pyproject.toml",
         "README.md",
         "CHANGELOG.md",
-        "src/svc_auth/__init__.py",
-        "src/svc_auth/py.typed",
-        "src/svc_auth/errors.py",
-        "src/svc_auth/plugin.py",
+        "src/svc_webhooks/__init__.py",
+        "src/svc_webhooks/py.typed",
+        "src/svc_webhooks/errors.py",
+        "src/svc_webhooks/plugin.py",
         "tests/test_smoke.py",
     ]:
         assert (folder / rel).is_file(), rel
@@ -105,35 +105,35 @@ def test_creates_a_package_that_passes_the_meta_test(repo: Path) -> None:
 
 
 def test_package_pyproject(repo: Path) -> None:
-    assert run(repo, "auth", 'Accounts with "quotes" and ünïcode').returncode == 0
+    assert run(repo, "webhooks", 'Accounts with "quotes" and ünïcode').returncode == 0
 
-    project = toml(repo / "packages" / "svc-auth" / "pyproject.toml")["project"]
+    project = toml(repo / "packages" / "svc-webhooks" / "pyproject.toml")["project"]
     core = toml(repo / "packages" / "svc-core" / "pyproject.toml")["project"]
     assert isinstance(project, dict)
     assert isinstance(core, dict)
-    assert project["name"] == "svc-auth"
+    assert project["name"] == "svc-webhooks"
     assert project["version"] == "0.1.0"
     assert project["description"] == 'Accounts with "quotes" and ünïcode'
     assert project["requires-python"] == core["requires-python"]
     assert project["dependencies"] == ["svc-core>=0.1,<1"]
-    assert project["entry-points"] == {"svc_infra.plugins": {"auth": "svc_auth.plugin:AuthPlugin"}}
+    assert project["entry-points"] == {"svc_infra.plugins": {"webhooks": "svc_webhooks.plugin:WebhooksPlugin"}}
 
 
 def test_wires_the_package_into_the_workspace(repo: Path) -> None:
-    result = run(repo, "auth", "Accounts")
+    result = run(repo, "webhooks", "Accounts")
     assert result.returncode == 0, result.stderr
 
     tool = toml(repo / "pyproject.toml")["tool"]
     assert isinstance(tool, dict)
-    assert tool["uv"]["sources"]["svc-auth"] == {"workspace": True}
-    assert "svc_auth" in tool["importlinter"]["root_packages"]
-    assert "packages/svc-auth/src" in tool["mypy"]["mypy_path"]
+    assert tool["uv"]["sources"]["svc-webhooks"] == {"workspace": True}
+    assert "svc_webhooks" in tool["importlinter"]["root_packages"]
+    assert "packages/svc-webhooks/src" in tool["mypy"]["mypy_path"]
 
     extras = toml(repo / "packages" / "svc-infra" / "pyproject.toml")["project"]
     assert isinstance(extras, dict)
     optional = extras["optional-dependencies"]
-    assert optional["auth"] == ["svc-auth>=0.1,<1"]
-    assert "svc-auth>=0.1,<1" in optional["all"]
+    assert optional["webhooks"] == ["svc-webhooks>=0.1,<1"]
+    assert "svc-webhooks>=0.1,<1" in optional["all"]
     assert list(optional)[-1] == "all", "the `all` extra stays last"
 
     nav = yaml.safe_load((repo / "mkdocs.yml").read_text(encoding="utf-8"))["nav"]
@@ -141,12 +141,12 @@ def test_wires_the_package_into_the_workspace(repo: Path) -> None:
     labels = [next(iter(entry)) for entry in packages]
     assert labels[0] == "svc-core"
     assert labels[-1] == "svc-infra"
-    assert {"svc-auth": "packages/svc-auth.md"} in packages
-    assert (repo / "docs" / "packages" / "svc-auth.md").is_file()
+    assert {"svc-webhooks": "packages/svc-webhooks.md"} in packages
+    assert (repo / "docs" / "packages" / "svc-webhooks.md").is_file()
 
     index = (repo / "docs" / "index.md").read_text(encoding="utf-8")
-    assert "| [svc-auth](packages/svc-auth.md) |" in index
-    row = next(line for line in index.splitlines() if "svc-auth" in line)
+    assert "| [svc-webhooks](packages/svc-webhooks.md) |" in index
+    row = next(line for line in index.splitlines() if "svc-webhooks" in line)
     assert row.rstrip().endswith("| available |")
 
     assert "edit    pyproject.toml" in result.stdout
@@ -208,23 +208,23 @@ def test_generated_code_type_checks(repo: Path) -> None:
 
 
 def test_refuses_an_existing_package_and_changes_nothing(repo: Path) -> None:
-    assert run(repo, "auth", "Accounts").returncode == 0
+    assert run(repo, "webhooks", "Accounts").returncode == 0
     before = snapshot(repo)
 
-    again = run(repo, "auth", "Accounts")
+    again = run(repo, "webhooks", "Accounts")
 
     assert again.returncode == 1
-    assert "packages/svc-auth exists already" in again.stderr
+    assert "packages/svc-webhooks exists already" in again.stderr
     assert snapshot(repo) == before
 
 
 def test_dry_run_writes_nothing(repo: Path) -> None:
     before = snapshot(repo)
 
-    result = run(repo, "auth", "Accounts", "--dry-run")
+    result = run(repo, "webhooks", "Accounts", "--dry-run")
 
     assert result.returncode == 0, result.stderr
-    assert "would create  packages/svc-auth/pyproject.toml" in result.stdout
+    assert "would create  packages/svc-webhooks/pyproject.toml" in result.stdout
     assert "would edit    pyproject.toml" in result.stdout
     assert snapshot(repo) == before
 
@@ -233,7 +233,7 @@ def test_dry_run_writes_nothing(repo: Path) -> None:
     ("name", "message"),
     [
         ("Auth", "invalid name"),
-        ("svc-auth", "invalid name"),
+        ("svc-webhooks", "invalid name"),
         ("a", "invalid name"),
         ("core", "packages/svc-core exists already"),
         ("redis", "svc-infra already has an extra named 'redis'"),
@@ -258,7 +258,7 @@ def test_add_to_array_keeps_comments_and_bracketed_strings() -> None:
         "[project.optional-dependencies]\n"
         "all = [\n"
         '    "svc-core[sql,redis]>=0.1,<1",  # the core, with [brackets] in a comment\n'
-        '    "svc-auth>=0.1,<1"\n'
+        '    "svc-webhooks>=0.1,<1"\n'
         "]\n"
         "\n"
         "[tool.x]\n"
@@ -272,7 +272,7 @@ def test_add_to_array_keeps_comments_and_bracketed_strings() -> None:
     parsed = tomllib.loads(edited)
     assert parsed["project"]["optional-dependencies"]["all"] == [
         "svc-core[sql,redis]>=0.1,<1",
-        "svc-auth>=0.1,<1",
+        "svc-webhooks>=0.1,<1",
         "svc-jobs>=0.1,<1",
     ]
     assert parsed["tool"]["x"]["all"] == []
@@ -300,14 +300,14 @@ def test_add_key_goes_after_the_last_entry_not_after_trailing_comments() -> None
         "[tool.pytest.ini_options]\n"
     )
 
-    edited = new_package.add_key(text, "[tool.uv.sources]", "svc-auth", "{ workspace = true }")
+    edited = new_package.add_key(text, "[tool.uv.sources]", "svc-webhooks", "{ workspace = true }")
 
     assert edited.splitlines()[:3] == [
         "[tool.uv.sources]",
         "svc-core = { workspace = true }",
-        "svc-auth = { workspace = true }",
+        "svc-webhooks = { workspace = true }",
     ]
-    assert new_package.add_key(edited, "[tool.uv.sources]", "svc-auth", "x") == edited
+    assert new_package.add_key(edited, "[tool.uv.sources]", "svc-webhooks", "x") == edited
 
 
 @pytest.mark.parametrize(
