@@ -8,6 +8,7 @@ without them it is skipped — or fails when ``SVC_TEST_REQUIRE_BACKENDS=1``.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,14 @@ def demo(
 def prod_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """The demo with ``SVC_ENV=prod`` (embedded profile): HSTS on, no /_dev routes."""
     workdir = tmp_path_factory.mktemp("demo-prod-env")
-    server = start_demo(workdir, env={"SVC_ENV": "prod"})
+    # svc-auth refuses to start in prod without signing keys and an SMTP server: give it
+    # a strong HS256 secret and an SMTP host (no mail is sent by the prod-env tests).
+    auth_env = {
+        "SVC_AUTH__ALGORITHMS": "HS256",
+        "SVC_AUTH__HS256_SECRET": secrets.token_urlsafe(48),
+        "SVC_AUTH__SMTP_HOST": "127.0.0.1",
+    }
+    server = start_demo(workdir, env={"SVC_ENV": "prod", **auth_env})
     try:
         yield server
     finally:

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from svc_core.errors import PROBLEM_CONTENT_TYPE, ConfigurationError, install_error_handlers
 from svc_core.http import StrictCORSMiddleware, apply_middleware, core_middleware, cors_options
@@ -73,7 +74,9 @@ async def test_a_listed_origin_is_allowed_and_can_read_the_request_id() -> None:
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == APP_ORIGIN
     assert "Origin" in response.headers["vary"]
-    exposed = [h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")]
+    exposed = [
+        h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
+    ]
     assert "x-request-id" in exposed
     assert "retry-after" in exposed
     assert "access-control-allow-credentials" not in response.headers
@@ -82,7 +85,9 @@ async def test_a_listed_origin_is_allowed_and_can_read_the_request_id() -> None:
 async def test_a_listed_origins_preflight_is_answered() -> None:
     app = make_app(cors_origins=APP_ORIGIN)
     response = await request(
-        app, "OPTIONS", preflight(APP_ORIGIN, **{"Access-Control-Request-Headers": "Idempotency-Key"})
+        app,
+        "OPTIONS",
+        preflight(APP_ORIGIN, **{"Access-Control-Request-Headers": "Idempotency-Key"}),
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == APP_ORIGIN
@@ -96,6 +101,21 @@ async def test_an_unlisted_origin_gets_no_cors_headers() -> None:
     assert response.status_code == 200
     assert_no_cors(response)
     assert "Origin" in response.headers["vary"]
+
+
+async def test_a_request_without_origin_only_learns_that_the_answer_varies() -> None:
+    app = make_app(cors_origins=APP_ORIGIN)
+
+    @app.get("/varies")
+    async def varies() -> JSONResponse:
+        return JSONResponse([], headers={"Vary": "Accept-Encoding"})
+
+    response = await request(app, "GET", {})
+    assert_no_cors(response)
+    assert response.headers.get_list("vary") == ["Origin"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        merged = await c.get("/varies")
+    assert merged.headers.get_list("vary") == ["Accept-Encoding, Origin"]
 
 
 @pytest.mark.parametrize(

@@ -204,9 +204,7 @@ async def test_lifespan_and_websockets_pass_through_the_whole_stack() -> None:
         return outbox
 
     lifespan_scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    out = await drive(
-        lifespan_scope, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    )
+    out = await drive(lifespan_scope, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     assert [m["type"] for m in out] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert events == ["startup", "shutdown"]
 

@@ -293,9 +293,15 @@ def problem_body(
 
 def problem_bytes(status: int, **kwargs: Any) -> bytes:
     """The problem document of :func:`problem_body`, serialised as compact UTF-8 JSON."""
-    # default=str: an extension value JSON cannot encode (a datetime, a UUID) must not
-    # turn the error response itself into a 500.
-    return json.dumps(problem_body(status, **kwargs), separators=(",", ":"), default=str).encode()
+    body = problem_body(status, **kwargs)
+    return json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+
+
+def _json_default(value: Any) -> str:
+    # An extension value JSON cannot encode (a datetime, a UUID) must not turn the error
+    # response itself into a 500: dates become ISO 8601, anything else its str().
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) else str(value)
 
 
 def problem_response(

@@ -9,7 +9,9 @@ Built-in commands: ``demo`` (run the reference service), ``version``, ``middlewa
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from importlib.metadata import distributions
 
 import typer
@@ -72,16 +74,17 @@ def demo(
         help="Apply pending migrations at start (always done on the embedded profile).",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    workers: int = typer.Option(1, help="Worker processes (metrics aggregate across them).", min=1),
 ) -> None:
     """Run the demo service (embedded profile unless SVC_DATABASE_URL / SVC_REDIS_URL are set)."""
     import uvicorn
 
     from svc_infra.app import ensure_schema
-    from svc_infra.demo import create_demo_app
+    from svc_infra.demo import create_demo_app, demo_plugins
 
     try:
         settings = SvcSettings()
-        plugins = discover_plugins()
+        plugins = demo_plugins()
         applied = asyncio.run(ensure_schema(settings, plugins, migrate=migrate or None))
     except SvcError as exc:
         console.print(f"[red]error:[/red] {exc.detail}")
@@ -91,6 +94,24 @@ def demo(
     console.print(
         f"svc-infra demo on http://{host}:{port} (profile: {settings.profile}, env: {settings.env})"
     )
+    if workers > 1:
+        # Several processes: uvicorn needs an import string; prometheus-client's
+        # multiprocess mode makes /metrics report the sum over the workers.
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="svc-metrics-")
+        uvicorn.run(
+            "svc_infra.demo:app_factory",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=60,  # a busy machine imports the app slowly
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            proxy_headers=False,
+            server_header=False,
+        )
+        return
     application = create_demo_app(settings, migrate=migrate or None)
     config = uvicorn.Config(
         application,
@@ -116,7 +137,8 @@ def _mount_plugin_commands() -> None:
     for plugin in plugins:
         sub = plugin.cli()
         if sub is not None:
-            app.add_typer(sub, name=plugin.name)
+            # A plugin's typer may name its command (svc-tenancy: `tenants`).
+            app.add_typer(sub, name=getattr(sub.info, "name", None) or plugin.name)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ commands act on all of them together, on the database the settings select
     svc-infra db pending            # what `upgrade` would apply
     svc-infra db check              # exit 1 when models and migrations differ (CI)
     svc-infra db revision auth -m "add last_login"   # write a new revision file
+    svc-infra db upgrade --demo     # also the demo service's own tables (projects)
 
 Failures print one line and exit 1; the database password is never printed.
 """
@@ -36,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from svc_core.errors import SvcError
-from svc_core.plugin import discover_plugins
+from svc_core.plugin import SvcPlugin, discover_plugins
 from svc_core.settings import SvcSettings
 from svc_core.sql import Migrator, RevisionInfo
 
@@ -74,21 +75,39 @@ def _fail(message: str, secret: str | None = None) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def _migrator() -> tuple[Migrator, str | None]:
+#: ``--demo``: include the demo service's own branch (``svc-infra demo``'s tables).
+DemoOption = Annotated[
+    bool,
+    typer.Option(
+        "--demo",
+        help="Include the demo service's tables (the `demo` branch: projects).",
+    ),
+]
+
+
+def _plugins(*, demo: bool) -> list[SvcPlugin]:
+    if demo:
+        from svc_infra.demo import demo_plugins
+
+        return demo_plugins()
+    return discover_plugins()
+
+
+def _migrator(*, demo: bool = False) -> tuple[Migrator, str | None]:
     try:
         settings = SvcSettings()
     except ValidationError as exc:
         _fail(f"invalid settings: {exc.error_count()} error(s): {exc.errors()[0]['msg']}")
     url = settings.effective_database_url
     try:
-        return Migrator.from_plugins(url, discover_plugins()), _secret(url)
+        return Migrator.from_plugins(url, _plugins(demo=demo)), _secret(url)
     except SvcError as exc:
         _fail(exc.detail, _secret(url))
 
 
-def _run(action: Callable[[Migrator], Awaitable[T]]) -> T:
+def _run(action: Callable[[Migrator], Awaitable[T]], *, demo: bool = False) -> T:
     """Run ``action`` on a fresh migrator; any failure becomes a message and exit 1."""
-    migrator, secret = _migrator()
+    migrator, secret = _migrator(demo=demo)
 
     async def main() -> T:
         async with migrator:
@@ -145,6 +164,7 @@ def upgrade(
     target: Annotated[
         str, typer.Argument(help="Revision to reach: heads, <package>@head, <package>@+1, an id.")
     ] = "heads",
+    demo: DemoOption = False,
 ) -> None:
     """Apply pending migrations (every package's branch up to its head by default)."""
 
@@ -157,7 +177,7 @@ def upgrade(
         else:
             console.print(f"Nothing to apply: {migrator.url} is up to date", markup=False)
 
-    _run(action)
+    _run(action, demo=demo)
 
 
 @db_app.command()
@@ -165,6 +185,7 @@ def downgrade(
     target: Annotated[
         str, typer.Argument(help="Revision to go back to: <package>@-1, <package>@base, base.")
     ],
+    demo: DemoOption = False,
 ) -> None:
     """Undo migrations down to TARGET (data in dropped tables and columns is lost)."""
 
@@ -177,17 +198,17 @@ def downgrade(
         else:
             console.print(f"Nothing to revert on {migrator.url}", markup=False)
 
-    _run(action)
+    _run(action, demo=demo)
 
 
 @db_app.command()
-def current() -> None:
+def current(demo: DemoOption = False) -> None:
     """Show the applied revision of every package's branch."""
 
     async def action(migrator: Migrator) -> dict[str, str | None]:
         return await migrator.current()
 
-    heads = _run(action)
+    heads = _run(action, demo=demo)
     if not heads:
         console.print("No installed package has migrations.")
         return
@@ -198,13 +219,13 @@ def current() -> None:
 
 
 @db_app.command()
-def pending() -> None:
+def pending(demo: DemoOption = False) -> None:
     """List the revisions `svc-infra db upgrade` would apply, in order."""
 
     async def action(migrator: Migrator) -> list[RevisionInfo]:
         return await migrator.plan("heads")
 
-    plan = _run(action)
+    plan = _run(action, demo=demo)
     if not plan:
         console.print("No pending migrations.")
         return
@@ -214,25 +235,25 @@ def pending() -> None:
 
 
 @db_app.command()
-def history() -> None:
+def history(demo: DemoOption = False) -> None:
     """List every known revision, oldest first, marking the applied ones."""
 
     async def action(migrator: Migrator) -> list[RevisionInfo]:
         return await migrator.history()
 
-    for info in _run(action):
+    for info in _run(action, demo=demo):
         mark = "x" if info.applied else " "
         output.print(f"[{mark}] {_revision_line(info)}", markup=False)
 
 
 @db_app.command()
-def check() -> None:
+def check(demo: DemoOption = False) -> None:
     """Compare the models with the migrated schema; exit 1 on any difference (for CI)."""
 
     async def action(migrator: Migrator) -> list[str]:
         return await migrator.check()
 
-    differences = _run(action)
+    differences = _run(action, demo=demo)
     if not differences:
         console.print("Models and migrations agree.")
         return
@@ -256,6 +277,7 @@ def revision(
             help="Compare the models with the database (which must be at heads).",
         ),
     ] = True,
+    demo: DemoOption = False,
 ) -> None:
     """Write a new revision file at the head of SOURCE's branch."""
 
@@ -263,6 +285,6 @@ def revision(
         path = await migrator.revision(source, message, autogenerate=autogenerate)
         return str(path)
 
-    path = _run(action)
+    path = _run(action, demo=demo)
     console.print("Created", markup=False)
     output.print(path, markup=False, soft_wrap=True)

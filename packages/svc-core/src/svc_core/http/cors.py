@@ -12,7 +12,9 @@ around it:
 * a wildcard origin is never combined with credentials (:class:`ConfigurationError`);
 * a refused preflight (origin, method or header not allowed) is a ``403``
   ``application/problem+json`` instead of Starlette's plain-text ``400``, like every
-  other error of the service.
+  other error of the service;
+* a request without ``Origin`` (same-origin, or not from a browser: most traffic) skips
+  Starlette's header parsing and only gets ``Vary: Origin``, as Starlette would add.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
     from starlette.datastructures import Headers
     from starlette.responses import Response
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from svc_core.settings import HttpSettings
 
@@ -48,6 +50,28 @@ EXPOSED_HEADERS: tuple[str, ...] = (
 
 # Preflight response headers worth keeping on a refusal (caches must still vary).
 _KEEP_ON_REFUSAL = ("vary",)
+_VARY_ORIGIN = (b"vary", b"Origin")
+
+
+class _VaryOrigin:
+    """A ``send`` that adds ``Origin`` to the response's ``Vary`` header."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            for i, (name, value) in enumerate(headers):
+                if name == b"vary":
+                    headers[i] = (name, value + b", Origin")
+                    break
+            else:
+                headers.append(_VARY_ORIGIN)
+            message = {**message, "headers": headers}
+        await self.send(message)
 
 
 class StrictCORSMiddleware(CORSMiddleware):
@@ -95,6 +119,19 @@ class StrictCORSMiddleware(CORSMiddleware):
             max_age=max_age,
             **kwargs,
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run one ASGI connection; requests without ``Origin`` take a fast path."""
+        if scope["type"] == "http":
+            for name, _ in scope["headers"]:
+                if name == b"origin":
+                    break
+            else:
+                # Not a CORS request (same-origin or not from a browser). Starlette would
+                # only add "Vary: Origin" here, at ~4 us; doing that directly costs ~1 us.
+                await self.app(scope, receive, _VaryOrigin(send))
+                return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         """Starlette's preflight answer, with a refusal turned into a 403 problem."""

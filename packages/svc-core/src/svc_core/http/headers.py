@@ -97,12 +97,13 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", ())
+                added = ours
                 # ASGI response header names are lower-case by specification.
-                present = {name for name, _ in headers}
-                if present.isdisjoint(names):
-                    added = ours
-                else:
-                    added = tuple(h for h in ours if h[0] not in present)
+                for name, _ in headers:
+                    if name in names:  # the app set some of them: keep the app's
+                        present = {key for key, _ in headers}
+                        added = tuple(h for h in ours if h[0] not in present)
+                        break
                 # A copy, never an in-place edit: the app may reuse its message or list.
                 message = {**message, "headers": [*headers, *added]}
             await send(message)

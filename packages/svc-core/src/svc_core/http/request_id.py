@@ -102,11 +102,14 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
                 # ASGI response header names are lower-case by specification.
-                headers = [h for h in message.get("headers", ()) if h[0] != name]
-                headers.append(header)
+                for key, _ in headers:
+                    if key == name:  # the app set one: ours replaces it
+                        headers = [h for h in headers if h[0] != name]
+                        break
                 # A copy, never an in-place edit: the app may reuse its message or list.
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*headers, header]}
             await send(message)
 
         token = set_request_id(request_id)

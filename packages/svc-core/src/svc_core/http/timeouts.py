@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import weakref
 from typing import TYPE_CHECKING, ClassVar, Final
 
 # Needed at run time: FastAPI reads the dependency's annotations to inject the request.
@@ -249,9 +248,6 @@ class TimeoutMiddleware:
         self.handler_timeout = handler_timeout
         self.route_timeouts = sorted(routes.items(), key=lambda kv: len(kv[0]), reverse=True)
         self._last: _Watchdog | None = None
-        self._watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def timeout_for(self, path: str) -> float | None:
         """The timeout that applies to ``path`` when the request arrives."""
@@ -300,11 +296,9 @@ class TimeoutMiddleware:
         loop = asyncio.get_running_loop()
         watchdog = self._last
         if watchdog is None or watchdog.loop is not loop:
-            # Another event loop (tests run one per test): one watchdog per loop.
-            watchdog = self._watchdogs.get(loop)
-            if watchdog is None:
-                watchdog = self._watchdogs[loop] = _Watchdog(loop)
-            self._last = watchdog
+            # Another event loop (tests run one per test). Deadlines keep their own
+            # watchdog, so replacing it is safe; only this reference is dropped.
+            watchdog = self._last = _Watchdog(loop)
         return watchdog
 
     @staticmethod

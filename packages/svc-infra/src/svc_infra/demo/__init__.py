@@ -5,6 +5,9 @@ the project's HTTP contract; it grows as packages land. Today it serves:
 
 * ``GET /`` — what this instance is: version, profile, database dialect, key-value store
   and the plugins wired in;
+* the sample tenant-scoped resource ``/projects`` (:mod:`svc_infra.demo.projects`, when
+  svc-tenancy is installed), through :class:`~svc_infra.demo.projects.DemoPlugin`, which
+  :func:`demo_plugins` adds to the installed plugins;
 * in ``SVC_ENV`` ``dev`` or ``test`` only (never ``prod``), the ``/_dev`` routes used to
   exercise the HTTP layer by hand and by the acceptance suite: ``POST /_dev/echo``,
   ``GET /_dev/sleep``, ``GET /_dev/error``.
@@ -17,14 +20,22 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 
+from svc_core.plugin import SvcPlugin, discover_plugins
 from svc_core.settings import SvcSettings
 from svc_infra.app import create_app
 from svc_infra.demo.dev import dev_router
+from svc_infra.demo.exports import install_exports
+from svc_infra.demo.projects import DemoPlugin
 
 if TYPE_CHECKING:
     from svc_core.plugin import Runtime
 
-__all__ = ["create_demo_app"]
+__all__ = ["DemoPlugin", "app_factory", "create_demo_app", "demo_plugins"]
+
+
+def demo_plugins() -> list[SvcPlugin]:
+    """The installed plugins plus the demo's own (its migrations and ``/projects``)."""
+    return [*discover_plugins(), DemoPlugin()]
 
 
 def _version(dist: str) -> str | None:
@@ -82,12 +93,19 @@ def create_demo_app(settings: SvcSettings | None = None, *, migrate: bool | None
     settings = settings or SvcSettings()
     app = create_app(
         settings,
+        plugins=demo_plugins(),
         migrate=migrate,
         title="svc-infra demo",
         version=_version("svc-infra") or "0",
         description="The reference service of svc-infra: every installed package wired in.",
     )
     app.include_router(info_router)
+    install_exports(app, settings)
     if not settings.is_prod:
         app.include_router(dev_router)
     return app
+
+
+def app_factory() -> FastAPI:
+    """The demo built from the environment, for ``uvicorn --factory`` (several workers)."""
+    return create_demo_app()

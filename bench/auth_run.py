@@ -1,0 +1,318 @@
+# ruff: noqa: S108, E501, PTH108 - benchmark runner: scratch paths and result tables
+"""svc-auth benchmarks, one command, one sitting.
+
+1. **Authenticated requests**: ``GET /ping`` behind a bearer token, served by uvicorn
+   (1 worker, uvloop, httptools) and loaded with ``wrk -t1 -c32 --latency -H
+   'Authorization: Bearer …'`` after a warm-up, for ``fastapi_bare`` (no auth, the
+   baseline), ``auth_memory`` and ``auth_redis`` (svc-auth) and ``fastapi_users_jwt``
+   (fastapi-users' JWT backend, in its own venv). App order rotates per round.
+2. **Login**: ``POST /auth/login`` on ``auth_login`` (argon2id at D3, the whole route) with
+   ``wrk -c8``, against raw ``argon2-cffi`` verifies at the same parameters on as many
+   threads as the server's hashing pool (the CPU count), alternating per round.
+
+    uv run python bench/auth_run.py                      # everything, 3 rounds
+    uv run python bench/auth_run.py --only http --rounds 1 --duration 5
+
+Redis: ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6390); when nothing answers there a
+throw-away ``redis-server`` is started on that port and stopped (by PID) at the end.
+The peer venv: ``--peer-python`` (default /tmp/bench-venvs/auth-peers/bin/python, made
+with ``uv venv`` + ``uv pip install -r ../shared/bench/requirements-http.txt
+fastapi-users[sqlalchemy]==15.0.5 aiosqlite``); the peer is skipped when it is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("SVC_SHARED_BENCH", HERE.parents[1] / "shared" / "bench"))
+sys.path.append(str(SHARED))
+
+from _stats import summary  # noqa: E402
+from run_http import cpu_seconds, parse_wrk  # noqa: E402
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6390")
+PEER_APPS = {"fastapi_users_jwt": "auth_peer_apps"}
+LOGIN_LUA = """
+wrk.method = "POST"
+wrk.body   = '{"email":"bench@example.com","password":"granite harbour lamp drifts east"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def _get(url: str, token: str | None) -> int:
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def start(app: str, port: int, workdir: Path, python: str, module: str) -> tuple[Any, str | None]:
+    token_file = workdir / "token"
+    env = {
+        **os.environ,
+        "BENCH_AUTH_DIR": str(workdir),
+        "BENCH_TOKEN_FILE": str(token_file),
+        "BENCH_REDIS_URL": REDIS_URL,
+        "SVC_SHARED_BENCH": str(SHARED),
+    }
+    cmd = [
+        python,
+        "-m",
+        "uvicorn",
+        f"{module}:{app}",
+        "--factory",
+        "--app-dir",
+        str(HERE),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(cmd, cwd=HERE, env=env)
+    deadline = time.time() + 60
+    token: str | None = None
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"{app} exited with {server.returncode}")
+        try:
+            token = token_file.read_text().strip() if token_file.exists() else None
+            if _get(f"http://127.0.0.1:{port}/ping", token) == 200:
+                return server, token
+        except OSError:
+            pass
+        time.sleep(0.2)
+    stop(server)
+    raise RuntimeError(f"{app} not ready")
+
+
+def stop(server: Any) -> None:
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def wrk(url: str, seconds: int, conns: int, headers: list[str], script: str | None) -> str:
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    return subprocess.run(
+        cmd, check=True, capture_output=True, text=True, timeout=seconds + 30
+    ).stdout
+
+
+def measure(
+    app: str,
+    a: argparse.Namespace,
+    *,
+    path: str = "/ping",
+    conns: int | None = None,
+    script: str | None = None,
+) -> dict[str, Any]:
+    module = PEER_APPS.get(app, "auth_apps")
+    python = a.peer_python if app in PEER_APPS else sys.executable
+    with tempfile.TemporaryDirectory(prefix=f"auth-bench-{app}-") as tmp:
+        server, token = start(app, a.port, Path(tmp), python, module)
+        try:
+            headers = [f"Authorization: Bearer {token}"] if token and not script else []
+            url = f"http://127.0.0.1:{a.port}{path}"
+            wrk(url, a.warmup, conns or a.conns, headers, script)
+            cpu0 = cpu_seconds(server.pid)
+            out = wrk(url, a.duration, conns or a.conns, headers, script)
+            cpu1 = cpu_seconds(server.pid)
+        finally:
+            stop(server)
+    res = parse_wrk(out)
+    res["server_cpu_us_per_req"] = (cpu1 - cpu0) / max(res["requests"], 1) * 1e6
+    return res
+
+
+def raw_verify_rate(seconds: float) -> float:
+    """argon2-cffi verifies per second at D3 on ``os.cpu_count()`` threads."""
+    import argon2
+
+    hasher = argon2.PasswordHasher(
+        time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=argon2.Type.ID
+    )
+    stored = hasher.hash("granite harbour lamp drifts east")
+    threads = os.cpu_count() or 1
+    deadline = time.perf_counter() + seconds
+
+    def loop() -> int:
+        n = 0
+        while time.perf_counter() < deadline:
+            hasher.verify(stored, "granite harbour lamp drifts east")
+            n += 1
+        return n
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: loop(), range(threads)))
+    return total / (time.perf_counter() - t0)
+
+
+def ensure_redis() -> Any:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+        return None
+    except redis.RedisError:
+        port = REDIS_URL.rsplit(":", 1)[1].split("/")[0]
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(50):
+            try:
+                redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+                return proc
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise
+
+
+def table(runs: dict[str, list[dict[str, Any]]], baseline: str) -> dict[str, Any]:
+    base = runs.get(baseline)
+    out: dict[str, Any] = {}
+    print(
+        f"\n| app | RPS median | spread | p50 ms | p99 ms | server CPU us/req | RPS / {baseline} | paired min-max | non-2xx |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for app, rs in runs.items():
+        row: dict[str, Any] = {
+            k: summary([x[k] for x in rs])
+            for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_req")
+        }
+        ratio, paired = 0.0, [0.0]
+        if base:
+            ratio = row["rps"]["median"] / summary([x["rps"] for x in base])["median"]
+            paired = [x["rps"] / b["rps"] for x, b in zip(rs, base, strict=False)]
+        row["ratio"] = ratio
+        row["non2xx"] = sum(x["non2xx"] for x in rs)
+        out[app] = row
+        print(
+            f"| {app} | {row['rps']['median']:.0f} | {row['rps']['spread_pct']}% | "
+            f"{row['p50_ms']['median']:.2f} | {row['p99_ms']['median']:.2f} | "
+            f"{row['server_cpu_us_per_req']['median']:.1f} | {ratio:.3f} | "
+            f"{min(paired):.3f}-{max(paired):.3f} | {row['non2xx']} |"
+        )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["all", "http", "login"], default="all")
+    ap.add_argument(
+        "--apps",
+        default="fastapi_bare,fastapi_dep,auth_memory,auth_redis,auth_memory_dep,auth_redis_dep,"
+        "fastapi_users_jwt",
+    )
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--login-conns", type=int, default=8)
+    ap.add_argument("--port", type=int, default=8078)
+    ap.add_argument("--peer-python", default="/tmp/bench-venvs/auth-peers/bin/python")
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install -y wrk)")
+    apps = a.apps.split(",")
+    if "fastapi_users_jwt" in apps and not Path(a.peer_python).exists():
+        print(f"skipping fastapi_users_jwt: {a.peer_python} missing", flush=True)
+        apps.remove("fastapi_users_jwt")
+    result: dict[str, Any] = {"params": vars(a)}
+    needs_redis = any(app.startswith("auth_redis") for app in apps)
+    redis_proc = ensure_redis() if a.only in ("all", "http") and needs_redis else None
+    try:
+        if a.only in ("all", "http"):
+            runs: dict[str, list[dict[str, Any]]] = {app: [] for app in apps}
+            for r in range(a.rounds):
+                for app in apps[r % len(apps) :] + apps[: r % len(apps)]:
+                    res = measure(app, a)
+                    runs[app].append(res)
+                    print(
+                        f"round {r} {app:20s} rps={res['rps']:9.1f} p50={res['p50_ms']:.2f}ms "
+                        f"cpu/req={res['server_cpu_us_per_req']:.1f}us non2xx={res['non2xx']}",
+                        flush=True,
+                    )
+            result["http"] = table(runs, "fastapi_bare")
+        if a.only in ("all", "login"):
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+                fh.write(LOGIN_LUA)
+                script = fh.name
+            raw, http = [], []
+            for r in range(a.rounds):
+                raw.append(raw_verify_rate(a.duration))
+                res = measure(
+                    "auth_login", a, path="/auth/login", conns=a.login_conns, script=script
+                )
+                http.append(res)
+                print(
+                    f"round {r} raw argon2 verify {raw[-1]:.1f}/s | POST /auth/login "
+                    f"{res['rps']:.1f}/s non2xx={res['non2xx']} p50={res['p50_ms']:.1f}ms",
+                    flush=True,
+                )
+            os.unlink(script)
+            raw_s, http_s = summary(raw), summary([x["rps"] for x in http])
+            ratio = http_s["median"] / raw_s["median"]
+            paired = [h["rps"] / w for h, w in zip(http, raw, strict=False)]
+            print(
+                f"\n| measure | median /s | spread |\n|---|---|---|\n"
+                f"| raw argon2id verify (D3, {os.cpu_count()} threads) | {raw_s['median']:.1f} | {raw_s['spread_pct']}% |\n"
+                f"| POST /auth/login (svc-auth, D3) | {http_s['median']:.1f} | {http_s['spread_pct']}% |\n"
+                f"\nlogin / raw verify = {ratio:.3f} (paired {min(paired):.3f}-{max(paired):.3f}); "
+                f"non-2xx {sum(x['non2xx'] for x in http)}"
+            )
+            result["login"] = {"raw": raw_s, "http": http_s, "ratio": ratio, "paired": paired}
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The per-route dependency: ``Idempotency-Key`` for one route, and the replay handler.
+
+Usage::
+
+    from fastapi import Depends
+    from svc_idempotency import IdempotencyKey, IdempotentRequest
+
+    @router.post("/orders", status_code=201)
+    async def create_order(
+        body: OrderIn,
+        idem: IdempotentRequest | None = Depends(IdempotencyKey(required=True)),
+    ) -> OrderOut: ...
+
+Declare it **after** the route's other dependencies: whatever rejects the request
+before it (authentication, a 404 lookup) stores nothing, and request validation (422)
+— which FastAPI runs after every dependency — is detected and stores nothing either.
+From the moment the handler runs, its answer (any status, 5xx included) is stored and
+replayed to retries with ``Idempotent-Replayed: true``.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the annotations of
+# ``IdempotencyKey.__call__`` at runtime and cannot resolve strings on an instance.
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from svc_core.context import get_principal, get_tenant_id
+from svc_core.errors import ConfigurationError
+from svc_idempotency import metrics
+from svc_idempotency.errors import (
+    IdempotencyKeyInUseError,
+    IdempotencyKeyMismatchError,
+    IdempotencyKeyMissingError,
+)
+from svc_idempotency.keys import fingerprint, parse_key, scope_digest
+from svc_idempotency.manager import Claim, Idempotency
+from svc_idempotency.middleware import SAFE_METHODS, SCOPE_KEY, Slot
+from svc_idempotency.records import StoredResponse
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = [
+    "REPLAYED_HEADER",
+    "IdempotencyKey",
+    "IdempotentReplay",
+    "IdempotentRequest",
+    "install_idempotency",
+]
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+STATE_ATTR = "svc_idempotency"
+
+
+class IdempotentReplay(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by the dependency to answer with a stored response (see the handler)."""
+
+    def __init__(self, record: StoredResponse) -> None:
+        """Carry ``record`` to :func:`replay_response`."""
+        super().__init__("idempotent replay")
+        self.record = record
+
+
+def replay_response(record: StoredResponse) -> Response:
+    """The stored response, with ``Idempotent-Replayed: true``."""
+    response = Response(content=record.body, status_code=record.status)
+    raw = response.headers.raw
+    raw[:] = [(k, v) for k, v in raw if k != b"content-type"]
+    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in record.headers)
+    raw.append((b"idempotent-replayed", b"true"))
+    return response
+
+
+async def _replay_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    return replay_response(exc.record)
+
+
+def install_idempotency(app: "FastAPI", manager: Idempotency) -> None:
+    """Wire ``manager`` into ``app`` (the plugin does this; use it without svc-infra).
+
+    Also add :class:`~svc_idempotency.IdempotencyMiddleware` to the app.
+    """
+    setattr(app.state, STATE_ATTR, manager)
+    app.add_exception_handler(IdempotentReplay, _replay_handler)
+
+
+class IdempotentRequest:
+    """What a handler gets when its request holds an ``Idempotency-Key`` claim.
+
+    Attributes:
+        key: The client's key.
+        claim: The in-flight claim.
+    """
+
+    def __init__(self, manager: Idempotency, claim: Claim, key: str) -> None:
+        """Bind the claim to its manager."""
+        self.manager = manager
+        self.claim = claim
+        self.key = key
+
+    async def record_in(
+        self,
+        session: "AsyncSession",
+        *,
+        status_code: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Write the response retries will get inside ``session``'s transaction.
+
+        Needs the SQL store (``SVC_IDEMPOTENCY__STORE=sql``). The record commits or
+        rolls back with the handler's own rows, so "did it" and "remembered it" can
+        never disagree after a crash. ``body`` is JSON-encoded (``jsonable_encoder``);
+        return the same thing from the handler.
+
+        Raises:
+            ConfigurationError: The store is not the SQL store.
+            IdempotencyKeyInUseError: Another attempt already completed this key (its
+                claim had expired); the caller's transaction must roll back.
+        """
+        from svc_idempotency.sql_store import SqlIdempotencyStore
+
+        store = self.manager.store
+        if not isinstance(store, SqlIdempotencyStore):
+            msg = "record_in() needs the SQL idempotency store (SVC_IDEMPOTENCY__STORE=sql)"
+            raise ConfigurationError(msg)
+        import json
+
+        content = json.dumps(jsonable_encoder(body), separators=(",", ":")).encode()
+        stored_headers = [("content-type", "application/json")]
+        stored_headers += [(k.lower(), v) for k, v in (headers or {}).items()]
+        record = StoredResponse(self.claim.fingerprint, status_code, tuple(stored_headers), content)
+        if not await store.put_in(session, self.claim.scope, record, self.manager.ttl):
+            raise IdempotencyKeyInUseError("Another attempt with this Idempotency-Key completed.")
+
+
+def _header_values(request: Request) -> list[str]:
+    return [v.decode("latin-1") for k, v in request.scope["headers"] if k == b"idempotency-key"]
+
+
+class IdempotencyKey:
+    """FastAPI dependency honouring ``Idempotency-Key`` on one route.
+
+    Yields an :class:`IdempotentRequest` when the request claimed its key, ``None`` when
+    no key was sent (and none is required) or the method is safe.
+    """
+
+    def __init__(self, *, required: bool = False) -> None:
+        """Args: required: a request without the header gets 400."""
+        self.required = required
+
+    async def __call__(self, request: Request) -> AsyncIterator[IdempotentRequest | None]:
+        """Parse, look up, replay or refuse, or claim and let the handler run."""
+        method = request.scope["method"]
+        if method in SAFE_METHODS:
+            yield None
+            return
+        slot = request.scope.get(SCOPE_KEY)
+        manager = getattr(request.app.state, STATE_ATTR, None)
+        if not isinstance(slot, Slot) or not isinstance(manager, Idempotency):
+            msg = (
+                "IdempotencyKey needs the idempotency plugin (or install_idempotency + middleware)"
+            )
+            raise ConfigurationError(msg)
+        key = parse_key(_header_values(request))
+        if key is None:
+            if self.required:
+                raise IdempotencyKeyMissingError(
+                    "This operation requires an Idempotency-Key header; "
+                    "see the Idempotency-Key section of the documentation."
+                )
+            yield None
+            return
+        route = str(getattr(request.scope.get("route"), "path", request.scope["path"]))
+        fp = fingerprint(
+            method=method,
+            route=route,
+            path=request.scope["path"],
+            query=request.scope.get("query_string", b""),
+            body=await request.body(),
+            content_type=request.headers.get("content-type", ""),
+        )
+        scope = scope_digest(key, tenant=get_tenant_id(), principal=get_principal())
+        try:
+            outcome = await manager.begin(scope, fp)
+        except IdempotencyKeyMismatchError:
+            metrics.MISMATCHES.labels(method, route).inc()
+            raise
+        except IdempotencyKeyInUseError:
+            metrics.CONFLICTS.labels(method, route).inc()
+            raise
+        if isinstance(outcome, StoredResponse):
+            metrics.REPLAYS.labels(method, route).inc()
+            raise IdempotentReplay(outcome)
+        metrics.EXECUTIONS.labels(method, route).inc()
+        slot.manager, slot.claim = manager, outcome
+        manager.keep_alive(outcome)
+        try:
+            yield IdempotentRequest(manager, outcome, key)
+        except RequestValidationError:
+            # Rejected before the handler ran: store nothing, free the key at once.
+            slot.aborted = True
+            raise

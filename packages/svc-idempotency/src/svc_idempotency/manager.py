@@ -1,0 +1,254 @@
+"""The idempotency engine: look up, claim with a lease, complete, replay.
+
+:class:`Idempotency` is what the middleware and the route dependency share. The
+in-flight claim is a svc-core key-value *claim* (owner + lease, compare-and-delete
+release) on ``idem:{<scope>}:lock`` — taken with ``kv.claim``, or, when the records live in
+the same key-value store, by one atomic lookup-or-claim script writing the same
+``SET NX PX`` claim; the owner token carries the request fingerprint so
+that a concurrent retry with another payload is told 422, not 409. The lease is renewed
+every ``lease / 3`` seconds while the handler runs; when a process dies the claim simply
+expires and a retry runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from svc_core.errors import ConfigurationError
+from svc_core.kv import new_owner
+from svc_idempotency._scripts import BEGIN, COMPLETE
+from svc_idempotency.errors import IdempotencyKeyInUseError, IdempotencyKeyMismatchError
+from svc_idempotency.records import StoredResponse
+from svc_idempotency.settings import IdempotencySettings
+from svc_idempotency.stores import IdempotencyStore, KVIdempotencyStore, record_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from svc_core.kv import KV
+    from svc_core.plugin import Runtime
+
+__all__ = ["Claim", "Idempotency", "claim_key"]
+
+logger = logging.getLogger("svc_idempotency")
+
+#: Seconds a client is told to wait before retrying a key that is in flight.
+RETRY_AFTER_IN_FLIGHT = 1
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def claim_key(scope: str) -> str:
+    """The key-value key of the in-flight claim of ``scope``."""
+    return f"idem:{{{scope}}}:lock"
+
+
+@dataclass(slots=True)
+class Claim:
+    """A held in-flight claim on a scope.
+
+    Attributes:
+        scope: The scope digest.
+        fingerprint: The fingerprint of the request that holds it.
+        owner: The claim's owner token (``<random>:<fingerprint>``).
+    """
+
+    scope: str
+    fingerprint: str
+    owner: str
+    keeper: asyncio.Task[None] | None = field(default=None, repr=False)
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class Idempotency:
+    """Shared state of the ``Idempotency-Key`` machinery for one service.
+
+    Example::
+
+        idem = Idempotency(kv)                      # records in the same kv
+        outcome = await idem.begin(scope, fp)       # StoredResponse → replay; Claim → run
+    """
+
+    def __init__(
+        self,
+        kv: KV,
+        store: IdempotencyStore | None = None,
+        *,
+        ttl: float = 24 * 3600.0,
+        lease: float = 30.0,
+        max_body_bytes: int = 1024 * 1024,
+        replay_headers: Iterable[str] | None = None,
+    ) -> None:
+        """Configure the engine.
+
+        Args:
+            kv: The key-value store holding in-flight claims (and records by default).
+            store: Where completed requests are kept; default: ``kv``.
+            ttl: Seconds a completed request is remembered.
+            lease: Seconds an in-flight claim lives without renewal.
+            max_body_bytes: Larger responses are not stored.
+            replay_headers: Response header names stored and replayed.
+        """
+        if ttl <= 0 or lease <= 0:
+            msg = "ttl and lease must be > 0"
+            raise ConfigurationError(msg)
+        self.kv = kv
+        self.store: IdempotencyStore = store if store is not None else KVIdempotencyStore(kv)
+        self._fused = isinstance(self.store, KVIdempotencyStore) and self.store.kv is kv
+        self.ttl = ttl
+        self.lease = lease
+        self.max_body_bytes = max_body_bytes
+        names = (
+            replay_headers if replay_headers is not None else IdempotencySettings().replay_headers
+        )
+        self.replay_headers = frozenset(h.lower().encode("latin-1") for h in names)
+
+    @classmethod
+    def from_runtime(
+        cls, runtime: Runtime, settings: IdempotencySettings | None = None
+    ) -> Idempotency:
+        """Build from a svc-core runtime and ``SVC_IDEMPOTENCY__*`` settings."""
+        settings = settings or IdempotencySettings()
+        store: IdempotencyStore | None = None
+        if settings.store == "sql":
+            from svc_idempotency.sql_store import SqlIdempotencyStore
+
+            store = SqlIdempotencyStore(runtime.database)
+        return cls(
+            runtime.kv,
+            store,
+            ttl=settings.ttl,
+            lease=settings.lease,
+            max_body_bytes=settings.max_body_bytes,
+            replay_headers=settings.replay_headers,
+        )
+
+    @staticmethod
+    def _mismatch() -> IdempotencyKeyMismatchError:
+        return IdempotencyKeyMismatchError(
+            "This Idempotency-Key was used with a different request "
+            "(method, path or body); use a new key for a new request."
+        )
+
+    def _check(self, record: StoredResponse, fingerprint: str) -> StoredResponse:
+        if record.fingerprint != fingerprint:
+            raise self._mismatch()
+        return record
+
+    @staticmethod
+    def _in_use() -> IdempotencyKeyInUseError:
+        return IdempotencyKeyInUseError(
+            "A request with this Idempotency-Key is still being processed; retry later.",
+            headers={"Retry-After": str(RETRY_AFTER_IN_FLIGHT)},
+        )
+
+    async def begin(self, scope: str, fingerprint: str) -> StoredResponse | Claim:
+        """Decide what a request with ``scope`` and ``fingerprint`` does.
+
+        Returns:
+            The stored response to replay, or a :class:`Claim` — the caller runs the
+            handler and then calls :meth:`complete` or :meth:`release`.
+
+        Raises:
+            IdempotencyKeyMismatchError: The key was used with another request (422).
+            IdempotencyKeyInUseError: Another request with the key is in flight (409).
+        """
+        if self._fused:
+            return await self._begin_fused(scope, fingerprint)
+        record = await self.store.get(scope)
+        if record is not None:
+            return self._check(record, fingerprint)
+        lock = claim_key(scope)
+        owner = f"{new_owner()}:{fingerprint}"
+        for _ in range(3):
+            if await self.kv.claim(lock, owner, self.lease):
+                # A completion may have landed between the lookup and the claim.
+                record = await self.store.get(scope)
+                if record is not None:
+                    await self.kv.release(lock, owner)
+                    return self._check(record, fingerprint)
+                return Claim(scope, fingerprint, owner)
+            holder = await self.kv.owner(lock)
+            if holder is not None:
+                if holder.rpartition(":")[2] != fingerprint:
+                    raise self._mismatch()
+                raise self._in_use()
+            record = await self.store.get(scope)
+            if record is not None:
+                return self._check(record, fingerprint)
+        raise self._in_use()
+
+    async def _begin_fused(self, scope: str, fingerprint: str) -> StoredResponse | Claim:
+        # Records and claims in one key-value store: lookup-or-claim in one round trip.
+        owner = f"{new_owner()}:{fingerprint}"
+        keys = [record_key(scope), claim_key(scope)]
+        for _ in range(3):
+            kind, value = await self.kv.run(BEGIN, keys, [owner, _ms(self.lease)])
+            if kind == 1:
+                return self._check(StoredResponse.decode(value), fingerprint)
+            if kind == 2:
+                return Claim(scope, fingerprint, owner)
+            if kind == 3:
+                if bytes(value).decode(errors="replace").rpartition(":")[2] != fingerprint:
+                    raise self._mismatch()
+                raise self._in_use()
+        raise self._in_use()
+
+    def keep_alive(self, claim: Claim) -> None:
+        """Renew ``claim``'s lease every ``lease / 3`` seconds until completed or released."""
+        # A timer, not a task: most handlers finish before the first renewal is due.
+        loop = asyncio.get_running_loop()
+        claim.timer = loop.call_later(self.lease / 3, self._start_renewal, claim)
+
+    def _start_renewal(self, claim: Claim) -> None:
+        claim.timer = None
+        claim.keeper = asyncio.create_task(self._renew(claim), name="svc-idempotency-lease")
+
+    async def _renew(self, claim: Claim) -> None:
+        lock = claim_key(claim.scope)
+        while True:
+            try:
+                if not await self.kv.extend(lock, claim.owner, self.lease):
+                    logger.warning("idempotency claim lost while the handler was running")
+                    return
+            except Exception:
+                logger.warning("could not renew an idempotency claim", exc_info=True)
+            await asyncio.sleep(self.lease / 3)
+
+    async def _stop(self, claim: Claim) -> None:
+        timer, claim.timer = claim.timer, None
+        if timer is not None:
+            timer.cancel()
+        keeper, claim.keeper = claim.keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def complete(self, claim: Claim, response: StoredResponse) -> bool:
+        """Store ``response`` for the claim's scope, then release the claim.
+
+        Returns:
+            Whether this call wrote the record (``False`` when one existed, e.g. written
+            in the handler's transaction).
+        """
+        await self._stop(claim)
+        if self._fused:
+            keys = [record_key(claim.scope), claim_key(claim.scope)]
+            args: list[str | bytes | int] = [claim.owner, response.encode(), _ms(self.ttl)]
+            return bool(await self.kv.run(COMPLETE, keys, args))
+        try:
+            return await self.store.put(claim.scope, response, self.ttl)
+        finally:
+            await self.kv.release(claim_key(claim.scope), claim.owner)
+
+    async def release(self, claim: Claim) -> None:
+        """Give the claim up without storing anything (a retry will run the handler)."""
+        await self._stop(claim)
+        await self.kv.release(claim_key(claim.scope), claim.owner)

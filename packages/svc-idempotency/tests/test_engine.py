@@ -1,0 +1,136 @@
+"""Engine, plugin and settings behaviour: leases, double completion, wiring."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from svc_idempotency_testkit import Engine, build_app, migrate
+
+from svc_core.kv import KV, MemoryKV
+from svc_core.plugin import Runtime
+from svc_core.settings import SvcSettings
+from svc_core.sql import Database
+from svc_idempotency import (
+    Idempotency,
+    IdempotencyKeyInUseError,
+    IdempotencyMiddleware,
+    IdempotencyPlugin,
+    IdempotencySettings,
+    PreconditionRequiredHeaderError,
+    SqlIdempotencyStore,
+    StalePreconditionError,
+    StoredResponse,
+    if_match_hook,
+)
+from svc_idempotency.manager import Claim, claim_key
+
+
+async def test_lease_is_renewed_while_the_handler_runs(kv: KV) -> None:
+    engine = Engine(kv.backend, Idempotency(kv, lease=1.5), kv, None)
+    engine.gate = asyncio.Event()
+    app = build_app(engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        headers = {"Idempotency-Key": "k", "x-test-user": "u"}
+        first = asyncio.create_task(client.post("/items", json={"name": "a"}, headers=headers))
+        while not engine.calls.get("items"):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(4.0)  # more than two leases: only renewal keeps the claim
+        busy = await client.post("/items", json={"name": "a"}, headers=headers)
+        assert busy.status_code == 409
+        engine.gate.set()
+        assert (await first).status_code == 201
+    assert engine.calls["items"] == 1
+
+
+async def test_an_expired_claim_can_be_taken_over(kv: KV) -> None:
+    """A crashed holder: its claim expires and a retry runs."""
+    idem = Idempotency(kv, lease=0.2)
+    claim = await idem.begin("scope", "fp")
+    assert isinstance(claim, Claim)
+    with pytest.raises(IdempotencyKeyInUseError):
+        await idem.begin("scope", "fp")
+    await asyncio.sleep(0.4)
+    again = await idem.begin("scope", "fp")
+    assert isinstance(again, Claim)
+    await idem.complete(again, StoredResponse("fp", 201, (), b"x"))
+    # The first holder waking up late cannot overwrite or release the new outcome.
+    assert await idem.complete(claim, StoredResponse("fp", 500, (), b"late")) is False
+    stored = await idem.begin("scope", "fp")
+    assert isinstance(stored, StoredResponse)
+    assert stored.body == b"x"
+    assert await kv.owner(claim_key("scope")) is None
+
+
+async def test_sql_record_in_refuses_a_second_completion(database_url: str) -> None:
+    """Two completions of one key: the second transaction fails instead of committing."""
+    await migrate(database_url)
+    db = Database(database_url)
+    try:
+        store = SqlIdempotencyStore(db)
+        record = StoredResponse("fp", 201, (), b"{}")
+        async with db.transaction() as session:
+            assert await store.put_in(session, "s", record, 60) is True
+        async with db.transaction() as session:
+            assert await store.put_in(session, "s", record, 60) is False
+        got = await store.get("s")
+        assert got is not None
+        assert (got.fingerprint, got.status, got.body) == ("fp", 201, b"{}")
+    finally:
+        await db.aclose()
+
+
+class Row:
+    version = 3
+
+
+def _request(if_match: str | None) -> Request:
+    headers = [] if if_match is None else [(b"if-match", if_match.encode())]
+    return Request({"type": "http", "method": "PATCH", "path": "/", "headers": headers})
+
+
+async def test_if_match_hook() -> None:
+    await if_match_hook()(_request(None), Row())
+    await if_match_hook()(_request('"3"'), Row())
+    await if_match_hook()(_request("*"), Row())
+    with pytest.raises(StalePreconditionError):
+        await if_match_hook()(_request('"2"'), Row())
+    with pytest.raises(PreconditionRequiredHeaderError):
+        await if_match_hook(required=True)(_request(None), Row())
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SVC_IDEMPOTENCY__TTL", "3600")
+    monkeypatch.setenv("SVC_IDEMPOTENCY__LEASE", "5")
+    monkeypatch.setenv("SVC_IDEMPOTENCY__REPLAY_HEADERS", "Location, ETag")
+    settings = IdempotencySettings()
+    assert (settings.ttl, settings.lease) == (3600.0, 5.0)
+    assert settings.replay_headers == ["location", "etag"]
+    assert IdempotencySettings.model_fields["ttl"].default == 86400.0
+
+
+async def test_plugin_wires_middleware_engine_and_migrations(tmp_path: Any) -> None:
+    kv = MemoryKV()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        runtime = Runtime(settings=SvcSettings(), kv=kv, database=db)
+        plugin = IdempotencyPlugin()
+        (spec,) = plugin.middleware(runtime)
+        assert (spec.name, spec.order, spec.factory) == ("idempotency", 800, IdempotencyMiddleware)
+        app = FastAPI()
+        plugin.setup(app, runtime)
+        manager = runtime.state["idempotency"]
+        assert isinstance(manager, Idempotency)
+        assert app.state.svc_idempotency is manager
+        assert manager.ttl == 86400.0
+        source = plugin.migrations()
+        assert source is not None
+        assert (source.versions_dir / "i1_idempotency.py").exists()
+    finally:
+        await db.aclose()
+        await kv.aclose()
