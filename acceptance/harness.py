@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0
 
 #: Environment every demo instance gets unless a test overrides it.
 BASE_ENV = {

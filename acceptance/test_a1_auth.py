@@ -103,6 +103,11 @@ def test_a1_01_register_verify_login_me(client: httpx.Client) -> None:
     # forgot is always 202
     for target in (email, new_email("nobody")):
         assert client.post("/auth/password/forgot", json={"email": target}).status_code == 202
+    # the counters reach /metrics when svc-obs serves it
+    if "obs" in client.get("/").json()["plugins"]:
+        metrics = client.get("/metrics").text
+        assert 'auth_logins_total{outcome="success"}' in metrics
+        assert "auth_refresh_reuse_total" in metrics
 
 
 def test_a1_02_password_policy_and_breached(client: httpx.Client) -> None:

@@ -222,3 +222,62 @@ def _wait_port(port: int) -> None:
                 return
         time.sleep(0.05)
     raise AssertionError("redis-server did not start")
+
+
+def admin_user(demo: DemoServer, client: httpx.Client) -> User:
+    """An admin account made with ``svc-infra auth create-user --admin``, logged in."""
+    import secrets
+
+    email = f"admin-{secrets.token_hex(6)}@example.com"
+    password = "Adm!" + secrets.token_urlsafe(18)
+    made = subprocess.run(
+        [*svc_infra_command(), "auth", "create-user", email, "--admin", "--password-stdin"],
+        input=password + "\n",
+        env=demo.env,
+        cwd=Path(demo.env["SVC_DATA_DIR"]).parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    login = client.post("/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    access = login.json()["access_token"]
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {access}"}).json()
+    return User(email, access, me["tenant_id"])
+
+
+def test_jq_06_dead_letter_listed_and_replayed_by_an_admin(
+    demo: DemoServer, client: httpx.Client
+) -> None:
+    """JQ-06 over HTTP: the DLQ entry holds error and attempts; an admin replays it."""
+    alice = sign_up(client)
+    job_id = client.post("/_dev/jobs/fail", headers=alice.auth).json()["job_id"]
+    wait_job(client, alice, job_id, "dead")
+    admin = admin_user(demo, client)
+
+    def entries() -> list[dict[str, Any]]:
+        resp = client.get(
+            "/admin/jobs/dlq", params={"name": "demo.always_fails"}, headers=admin.auth
+        )
+        assert resp.status_code == 200, resp.text
+        return [e for e in resp.json()["items"] if e["job_id"] == job_id]
+
+    (entry,) = entries()
+    assert entry["attempts"] == 3
+    assert entry["reason"] == "exhausted"
+    assert entry["error"] == "RuntimeError: this job always fails"
+    assert entry["tenant_id"] == alice.tenant_id
+    replay = client.post("/admin/jobs/dlq/replay", json={"ids": [entry["id"]]}, headers=admin.auth)
+    assert replay.json() == {"replayed": 1}
+    # It runs again (and, failing again, comes back to the DLQ as a new entry).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = entries()
+        if found and found[0]["id"] != entry["id"]:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the replayed job did not run again")
+    assert client.get(f"/jobs/{job_id}", headers=alice.auth).json()["status"] == "dead"

@@ -25,7 +25,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from acceptance.conftest import DemoFactory
 from acceptance.harness import (
     BASE_ENV,
     DemoServer,
@@ -245,7 +244,9 @@ class OwnRedis:
 
 
 @pytest.fixture(scope="module", params=PROFILES)
-def ops_demo(request: pytest.FixtureRequest, make_demo: DemoFactory) -> DemoServer:
+def ops_demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoServer]:
     """A demo with the ops token, a protected /metrics and the breaker demo route."""
     env = {
         "SVC_OBS__OPS_TOKEN": OPS_TOKEN,
@@ -254,9 +255,22 @@ def ops_demo(request: pytest.FixtureRequest, make_demo: DemoFactory) -> DemoServ
         "SVC_OBS__DEMO_BREAKER_RESET": "2",
         "SVC_OBS__MAINTENANCE_REFRESH": "0.2",
     }
-    if request.param == "production":
-        env["SVC_REDIS_PREFIX"] = f"svc-accept-a8:{run_id()}:{uuid.uuid4().hex[:8]}:"
-    return make_demo(request.param, env=env)
+    with own_demo(tmp_path_factory, request.param, env) as server:
+        yield server
+
+
+Start = Callable[..., DemoServer]
+
+
+@pytest.fixture
+def start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Start]:
+    """``start(profile, env)``: a demo of this test's own, stopped at the end."""
+    with contextlib.ExitStack() as stack:
+
+        def factory(profile: str, env: dict[str, str] | None = None) -> DemoServer:
+            return stack.enter_context(own_demo(tmp_path_factory, profile, env or {}))
+
+        yield factory
 
 
 @pytest.fixture
@@ -469,9 +483,7 @@ def test_a8_02_circuit_breaker(ops_demo: DemoServer) -> None:
         )
 
 
-def test_a8_02_replicas_share_breaker_and_maintenance(
-    make_demo: DemoFactory,
-) -> None:
+def test_a8_02_replicas_share_breaker_and_maintenance(start: Start) -> None:
     """Production: two demo processes on one Redis agree on the breaker and the switch."""
     env = {
         "SVC_OBS__OPS_TOKEN": OPS_TOKEN,
@@ -480,8 +492,8 @@ def test_a8_02_replicas_share_breaker_and_maintenance(
         "SVC_OBS__MAINTENANCE_REFRESH": "0.2",
         "SVC_REDIS_PREFIX": f"svc-accept-a8r:{run_id()}:{uuid.uuid4().hex[:8]}:",
     }
-    one = make_demo("production", env=env)
-    two = make_demo("production", env=env)
+    one = start("production", env)
+    two = start("production", env)
     with one.client() as a, two.client() as b:
         for _ in range(3):
             assert a.get("/_dev/obs/breaker", params={"fail": "true"}).status_code == 502
@@ -518,10 +530,8 @@ def test_a8_03_probes_pass(demo: DemoServer, client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_a8_03_readiness_fails_on_sigterm_while_serving(
-    profile: str, make_demo: DemoFactory
-) -> None:
-    server = make_demo(profile, env={"SVC_OBS__DRAIN_SECONDS": "8"})
+def test_a8_03_readiness_fails_on_sigterm_while_serving(profile: str, start: Start) -> None:
+    server = start(profile, env={"SVC_OBS__DRAIN_SECONDS": "8"})
     assert status_of(server, "/_ops/ready") == 200
     server.proc.send_signal(signal.SIGTERM)
     assert wait_for(lambda: status_of(server, "/_ops/ready") == 503, timeout=6, step=0.05)
@@ -534,7 +544,7 @@ def test_a8_03_readiness_fails_on_sigterm_while_serving(
     assert server.proc.returncode is not None
 
 
-def test_a8_03_database_and_redis_down_then_back(make_demo: DemoFactory, tmp_path: Path) -> None:
+def test_a8_03_database_and_redis_down_then_back(start: Start, tmp_path: Path) -> None:
     """Production: Postgres behind a proxy the test stops, a Redis the test kills."""
     from sqlalchemy.engine import make_url
 
@@ -550,9 +560,9 @@ def test_a8_03_database_and_redis_down_then_back(make_demo: DemoFactory, tmp_pat
         proxied = target.set(host="127.0.0.1", port=proxy.port).render_as_string(
             hide_password=False
         )
-        server = make_demo(
+        server = start(
             "production",
-            env={
+            {
                 "SVC_DATABASE_URL": proxied,
                 "SVC_REDIS_URL": redis.url,
                 "SVC_OBS__PROBE_TIMEOUT": "1",
@@ -588,7 +598,7 @@ def test_a8_03_database_and_redis_down_then_back(make_demo: DemoFactory, tmp_pat
             drop_database(db_url)
 
 
-def test_a8_03_logs_carry_context_and_no_secrets(make_demo: DemoFactory) -> None:
+def test_a8_03_logs_carry_context_and_no_secrets(start: Start) -> None:
     """Logging: JSON lines with request id; secrets in headers/bodies/queries never logged.
 
     When svc-auth is installed the full flow register → verify → login → me → refresh runs
@@ -596,9 +606,9 @@ def test_a8_03_logs_carry_context_and_no_secrets(make_demo: DemoFactory) -> None
     """
     import json
 
-    server = make_demo(
+    server = start(
         "embedded",
-        env={"SVC_OBS__LOG_FORMAT": "json", "SVC_OBS__LOG_LEVEL": "DEBUG"},
+        {"SVC_OBS__LOG_FORMAT": "json", "SVC_OBS__LOG_LEVEL": "DEBUG"},
     )
     secrets: list[str] = []
     password = f"Unbreakable-{uuid.uuid4().hex}"

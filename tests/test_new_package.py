@@ -116,7 +116,9 @@ def test_package_pyproject(repo: Path) -> None:
     assert project["description"] == 'Accounts with "quotes" and ünïcode'
     assert project["requires-python"] == core["requires-python"]
     assert project["dependencies"] == ["svc-core>=0.1,<1"]
-    assert project["entry-points"] == {"svc_infra.plugins": {"webhooks": "svc_webhooks.plugin:WebhooksPlugin"}}
+    assert project["entry-points"] == {
+        "svc_infra.plugins": {"webhooks": "svc_webhooks.plugin:WebhooksPlugin"}
+    }
 
 
 def test_wires_the_package_into_the_workspace(repo: Path) -> None:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from svc_idempotency_testkit import Engine, build_app, migrate
 
-from svc_core.kv import KV, MemoryKV
+from svc_core.kv import KV, KVUnavailableError, MemoryKV
 from svc_core.plugin import Runtime
 from svc_core.settings import SvcSettings
 from svc_core.sql import Database
@@ -134,3 +134,61 @@ async def test_plugin_wires_middleware_engine_and_migrations(tmp_path: Any) -> N
     finally:
         await db.aclose()
         await kv.aclose()
+
+
+class LossyReplyKV(MemoryKV):
+    """Runs every script, but the first reply of each kind is "lost" (a timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__("lossy:")
+        self.lost: set[str] = set()
+
+    async def run(self, script: Any, keys: Any, args: Any) -> Any:
+        reply = await super().run(script, keys, args)
+        if script.name not in self.lost:
+            self.lost.add(script.name)
+            raise KVUnavailableError(script.name)
+        return reply
+
+
+async def test_a_timed_out_claim_or_completion_is_retried_safely() -> None:
+    kv = LossyReplyKV()
+    idem = Idempotency(kv)
+    claim = await idem.begin("scope", "fp")  # the first reply was lost: retried, still ours
+    assert isinstance(claim, Claim)
+    await idem.complete(claim, StoredResponse("fp", 201, (), b"ok"))
+    replay = await idem.begin("scope", "fp")
+    assert isinstance(replay, StoredResponse)
+    assert replay.body == b"ok"
+    assert await kv.owner(claim_key("scope")) is None
+    await kv.aclose()
+
+
+async def test_migrations_apply_match_the_models_and_roll_back(database_url: str) -> None:
+    from svc_core.sql import Migrator
+
+    source = IdempotencyPlugin().migrations()
+    assert source is not None
+    async with Migrator(database_url, [source]) as migrator:
+        assert await migrator.upgrade("heads") == ["i1_idempotency"]
+        assert await migrator.check() == []
+        assert await migrator.downgrade("base") == ["i1_idempotency"]
+
+
+def test_cli_reports_the_outbox_and_purges(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from svc_idempotency.cli import idempotency_app
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    asyncio.run(migrate(url))
+    monkeypatch.setenv("SVC_DATABASE_URL", url)
+    runner = CliRunner()
+    stats = runner.invoke(idempotency_app, ["outbox"])
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.output) == {"pending": 0, "dead": 0, "sent": 0, "lag": 0.0}
+    purged = runner.invoke(idempotency_app, ["purge"])
+    assert json.loads(purged.output) == {"records": 0, "inbox": 0}
+    assert json.loads(runner.invoke(idempotency_app, ["dead"]).output) == []

@@ -1,8 +1,9 @@
 """Jobs the fault tests run in separate worker processes (``--app svc_jobs_faultjobs``).
 
-Each writes to an effect ledger in the worker's database: ``started`` gets a row per
-execution, ``ledger`` one row per job id (``ON CONFLICT DO NOTHING``: the idempotent
-consumer), so a redelivered job is visible in ``started`` and applied once in ``ledger``.
+Each counts its executions in the worker's key-value store (``started:<id>``, Redis)
+and applies its effect to a ledger in the worker's database, one row per job id
+(``ON CONFLICT DO NOTHING``: the idempotent consumer). A redelivered job is visible in
+the execution count and applied once in the ledger.
 """
 
 from __future__ import annotations
@@ -13,19 +14,16 @@ from sqlalchemy import text
 
 from svc_jobs import current_runtime, job
 
-LEDGER_DDL = (
-    "CREATE TABLE IF NOT EXISTS ledger (job_id VARCHAR(64) PRIMARY KEY)",
-    "CREATE TABLE IF NOT EXISTS started (job_id VARCHAR(64) NOT NULL)",
-)
+LEDGER_DDL = ("CREATE TABLE IF NOT EXISTS ledger (job_id VARCHAR(64) PRIMARY KEY)",)
 
 
 @job("fault.work", max_attempts=3, backoff_base=0.1)
 async def work(id: str, sleep: float = 0.0, mark: bool = True) -> None:  # noqa: A002 - payload key
     """Mark the start, sleep, then apply the effect once."""
-    database = current_runtime().database
+    runtime = current_runtime()
+    database = runtime.database
     if mark:
-        async with database.transaction() as session:
-            await session.execute(text("INSERT INTO started (job_id) VALUES (:i)"), {"i": id})
+        await runtime.kv.incr(f"started:{id}")
     if sleep:
         await asyncio.sleep(sleep)
     async with database.transaction() as session:

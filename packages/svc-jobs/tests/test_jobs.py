@@ -298,3 +298,41 @@ def test_retry_policy_delays_are_exponential_with_jitter() -> None:
     assert [policy.delay(a, rng=lambda: 0.0) for a in range(1, 4)] == [0.5, 1.0, 2.0]
     assert policy.retries(ValueError())
     assert not RetryPolicy(retry_on=(KeyError,)).retries(ValueError())
+
+
+async def rolled_back(env: Env, jobs: Jobs) -> None:
+    """Enqueue on commit inside a transaction that then fails."""
+    from sqlalchemy import text
+
+    async with env.database.transaction() as session:
+        await session.execute(text("SELECT 1"))
+        jobs.enqueue_on_commit(session, "t.after", Payload(n=1))
+        raise RuntimeError("abort")
+
+
+async def test_enqueue_on_commit(env: Env) -> None:
+    """The job is enqueued after the commit, never after a rollback."""
+    from sqlalchemy import text
+
+    reg = JobRegistry()
+    ran: list[int] = []
+
+    @reg.job("t.after")
+    async def after(payload: Payload) -> None:
+        ran.append(payload.n)
+
+    jobs = env.make(reg)
+    async with running(jobs):
+        with pytest.raises(RuntimeError, match="abort"):
+            await rolled_back(env, jobs)
+        async with env.database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            job_id = jobs.enqueue_on_commit(session, "t.after", Payload(n=2))
+            assert ran == []  # not before the commit
+        assert job_id
+        await wait_for(lambda: _ready(ran == [2]))
+        await asyncio.sleep(0.3)
+    assert ran == [2]
+    with pytest.raises(UnknownJobError):
+        async with env.database.transaction() as session:
+            jobs.enqueue_on_commit(session, "t.nope")

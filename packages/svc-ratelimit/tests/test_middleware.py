@@ -60,6 +60,13 @@ def sf_list(value: str) -> list[Any]:
 async def test_rl01_exceeding_the_quota_is_a_429_problem(
     kv: KV, http: Any, app_factory: Any
 ) -> None:
+    from prometheus_client import REGISTRY
+
+    def rejected() -> float:
+        labels = {"policy": "default", "outcome": "rejected"}
+        return REGISTRY.get_sample_value("ratelimit_decisions_total", labels) or 0.0
+
+    before = rejected()
     app, _ = app_factory(kv, env={"default": "3/minute"})
     client = await http(app)
     statuses = [(await client.get("/items")).status_code for _ in range(3)]
@@ -78,6 +85,7 @@ async def test_rl01_exceeding_the_quota_is_a_429_problem(
     assert resp.headers["cache-control"] == "no-store"
     for internal in ("rl:", "{-|", "ip:", "10.1.1.1", kv.namespace):
         assert internal not in resp.text
+    assert rejected() == before + 1  # ratelimit_decisions_total{policy,outcome}
 
 
 async def test_rl02_fields_parse_and_count_down(kv: KV, http: Any, app_factory: Any) -> None:

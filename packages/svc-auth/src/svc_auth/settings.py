@@ -8,6 +8,7 @@ reuse grace (D6).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,10 @@ ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"EdDSA", "ES256", "HS256"})
 
 def _split(value: Any) -> Any:
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
 

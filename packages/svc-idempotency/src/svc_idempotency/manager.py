@@ -16,10 +16,10 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from svc_core.errors import ConfigurationError
-from svc_core.kv import new_owner
+from svc_core.kv import KVUnavailableError, Script, new_owner
 from svc_idempotency._scripts import BEGIN, COMPLETE
 from svc_idempotency.errors import IdempotencyKeyInUseError, IdempotencyKeyMismatchError
 from svc_idempotency.records import StoredResponse
@@ -184,18 +184,28 @@ class Idempotency:
                 return self._check(record, fingerprint)
         raise self._in_use()
 
+    async def _run(self, script: Script, keys: list[str], args: list[str | bytes | int]) -> Any:
+        # Both scripts are safe to run twice (the claim recognises its own owner, the
+        # completion writes NX and releases by owner), so a timeout gets one retry:
+        # a cold connection pool under a burst should not turn into 503s.
+        try:
+            return await self.kv.run(script, keys, args)
+        except KVUnavailableError:
+            return await self.kv.run(script, keys, args)
+
     async def _begin_fused(self, scope: str, fingerprint: str) -> StoredResponse | Claim:
         # Records and claims in one key-value store: lookup-or-claim in one round trip.
         owner = f"{new_owner()}:{fingerprint}"
         keys = [record_key(scope), claim_key(scope)]
         for _ in range(3):
-            kind, value = await self.kv.run(BEGIN, keys, [owner, _ms(self.lease)])
+            kind, value = await self._run(BEGIN, keys, [owner, _ms(self.lease)])
             if kind == 1:
                 return self._check(StoredResponse.decode(value), fingerprint)
-            if kind == 2:
+            holder = bytes(value).decode(errors="replace")
+            if kind == 2 or (kind == 3 and holder == owner):
                 return Claim(scope, fingerprint, owner)
             if kind == 3:
-                if bytes(value).decode(errors="replace").rpartition(":")[2] != fingerprint:
+                if holder.rpartition(":")[2] != fingerprint:
                     raise self._mismatch()
                 raise self._in_use()
         raise self._in_use()
@@ -242,7 +252,7 @@ class Idempotency:
         if self._fused:
             keys = [record_key(claim.scope), claim_key(claim.scope)]
             args: list[str | bytes | int] = [claim.owner, response.encode(), _ms(self.ttl)]
-            return bool(await self.kv.run(COMPLETE, keys, args))
+            return bool(await self._run(COMPLETE, keys, args))
         try:
             return await self.store.put(claim.scope, response, self.ttl)
         finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from svc_core.plugin import BasePlugin, MiddlewareSpec
 from svc_core.sql import MigrationSource
@@ -73,6 +73,12 @@ class IdempotencyPlugin(BasePlugin):
         relay = runtime.state.pop("outbox_relay", None)
         if relay is not None:
             await relay.stop()
+
+    def cli(self) -> Any:
+        """``svc-infra idempotency …`` (outbox stats, dead letters, requeue, purge)."""
+        from svc_idempotency.cli import idempotency_app
+
+        return idempotency_app
 
     def migrations(self) -> MigrationSource | None:
         """The ``idempotency`` branch."""

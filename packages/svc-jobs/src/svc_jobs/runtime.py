@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib
 import json
 import logging
@@ -11,6 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from sqlalchemy import event
 from taskiq.message import TaskiqMessage
 
 from svc_core.context import get_tenant_id, snapshot
@@ -24,6 +26,8 @@ from svc_jobs.settings import JobsSettings
 from svc_jobs.store import DeadLetterEntry, JobState, JobStore
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from svc_core.plugin import Runtime
     from svc_jobs.stream import StreamBroker
 
@@ -91,6 +95,7 @@ class Jobs:
         self._registered: set[str] = set()
         self._started = False
         self._background: list[asyncio.Task[Any]] = []
+        self._pending: set[asyncio.Task[None]] = set()
 
     @property
     def embedded(self) -> bool:
@@ -116,6 +121,8 @@ class Jobs:
 
     async def stop(self) -> None:
         """Stop background loops and close the broker."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -222,6 +229,58 @@ class Jobs:
             raise
         metrics.for_job(name).enqueued.inc()
         return jid
+
+    def enqueue_on_commit(
+        self,
+        session: AsyncSession,
+        name: str,
+        payload: BaseModel | dict[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> str:
+        """Enqueue job ``name`` once ``session``'s transaction commits; nothing on rollback.
+
+        Returns the job id at once. The enqueue runs after the commit, on the event
+        loop, with the context of the caller; if the broker refuses it then, the error is
+        logged and counted (the transaction is already committed). For a job that must
+        exist exactly when the transaction commits, write it to svc-idempotency's outbox
+        in the transaction instead (the durability profile without loss).
+
+        Raises:
+            UnknownJobError: No such job (checked now, before the commit).
+        """
+        spec = self.spec(name)
+        self._kwargs(spec, payload)  # validate the payload now, inside the request
+        jid = job_id or str(uuid.uuid4())
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        sync_session = session.sync_session
+
+        rolled_back = False
+
+        def after_commit(_session: Any) -> None:
+            if rolled_back:
+                return
+            task = loop.create_task(self._enqueue_later(name, payload, jid), context=context)
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        def after_rollback(_session: Any) -> None:
+            nonlocal rolled_back
+            rolled_back = True
+
+        event.listen(sync_session, "after_commit", after_commit, once=True)
+        event.listen(sync_session, "after_rollback", after_rollback, once=True)
+        return jid
+
+    async def _enqueue_later(
+        self, name: str, payload: BaseModel | dict[str, Any] | None, job_id: str
+    ) -> None:
+        try:
+            await self.enqueue(name, payload, job_id=job_id)
+        except Exception:
+            metrics.DEAD_LETTERED.labels("enqueue_failed").inc()
+            logger.exception("job %s (%s) could not be enqueued after the commit", name, job_id)
 
     async def kick_message(self, message: TaskiqMessage, *, delay: float = 0.0) -> None:
         """Hand a prepared message to the broker, now or after ``delay`` seconds."""

@@ -54,6 +54,7 @@ class Policy:
     _args: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     _quoted: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _key_id: str = field(init=False, repr=False, compare=False)
+    _policy_header_raw: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -90,6 +91,7 @@ class Policy:
             args += [str(limit.amount).encode(), str(limit.window * 1000).encode()]
         object.__setattr__(self, "_args", tuple(args))
         object.__setattr__(self, "_quoted", tuple(sf_string(item) for item in items))
+        object.__setattr__(self, "_policy_header_raw", self._policy_header.encode("latin-1"))
         windows = ",".join(str(limit.window) for limit in self.limits)
         object.__setattr__(self, "_key_id", f"{self.name}:{self.algorithm}:{windows}")
 
@@ -128,6 +130,11 @@ class Policy:
     def script_args(self) -> tuple[bytes, ...]:
         """``cost, q1, w1_ms, …`` for the algorithm's script."""
         return self._args
+
+    @property
+    def policy_header_raw(self) -> bytes:
+        """:attr:`policy_header` as bytes, for raw ASGI headers."""
+        return self._policy_header_raw
 
     @property
     def key_id(self) -> str:
@@ -200,6 +207,19 @@ class Decision:
             return 0
         return max([q.retry_after for q in self.quotas] + [1])
 
+    def _state(self) -> str:
+        quoted = self.policy.quoted_items
+        if self.allowed:
+            return ", ".join(
+                f"{name};r={q.remaining};t={q.reset}"
+                for name, q in zip(quoted, self.quotas, strict=True)
+            )
+        return ", ".join(
+            f"{name};r=0;t={q.retry_after}"
+            for name, q in zip(quoted, self.quotas, strict=True)
+            if q.retry_after > 0
+        )
+
     def headers(self) -> list[tuple[str, str]]:
         """``RateLimit-Policy`` and ``RateLimit`` for the response (none when unknown).
 
@@ -208,20 +228,13 @@ class Decision:
         """
         if not self.quotas:
             return []
-        quoted = self.policy.quoted_items
-        if self.allowed:
-            state = ", ".join(
-                f"{name};r={q.remaining};t={q.reset}"
-                for name, q in zip(quoted, self.quotas, strict=True)
-            )
-        else:
-            state = ", ".join(
-                f"{name};r=0;t={q.retry_after}"
-                for name, q in zip(quoted, self.quotas, strict=True)
-                if q.retry_after > 0
-            )
-        return [("RateLimit-Policy", self.policy.policy_header), ("RateLimit", state)]
+        return [("RateLimit-Policy", self.policy.policy_header), ("RateLimit", self._state())]
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """:meth:`headers` as raw ASGI header pairs."""
-        return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers()]
+        if not self.quotas:
+            return []
+        return [
+            (b"ratelimit-policy", self.policy.policy_header_raw),
+            (b"ratelimit", self._state().encode("latin-1")),
+        ]

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -184,6 +184,11 @@ def tenant_crud_router(  # noqa: PLR0915 - one factory builds six small handlers
     send_etag = etag if versioned or etag is not version_etag else None
     get_sessionmaker = sessionmaker or _default_sessionmaker
     name = model.__name__.lower()
+    page_model: Any = create_model(
+        f"{model.__name__}Page",
+        __base__=Page,
+        items=(list[read_schema], ...),  # type: ignore[valid-type]
+    )
     router = APIRouter(
         prefix=prefix,
         tags=list(tags) if tags is not None else [prefix.strip("/").rsplit("/", 1)[-1]],
@@ -303,7 +308,7 @@ def tenant_crud_router(  # noqa: PLR0915 - one factory builds six small handlers
         "",
         list_rows,
         methods=["GET"],
-        response_model=Page,
+        response_model=page_model,
         dependencies=list(read_dependencies),
         summary=f"List {name}s (cursor pagination)",
         operation_id=f"list_{name}s",

@@ -67,7 +67,8 @@ class TenancyPlugin(BasePlugin):
             runtime.state[SESSIONMAKER_KEY] = tenant_sessionmaker(
                 runtime.database, rls=settings.rls
             )
-            runtime.state[QUOTA_PROVIDER_KEY] = PlanQuotaProvider(store, settings.plans)
+            # An application's own provider, registered first, wins.
+            runtime.state.setdefault(QUOTA_PROVIDER_KEY, PlanQuotaProvider(store, settings.plans))
             if settings.scope_shared_database:
                 scope_database(runtime.database, rls=settings.rls)
         return store
