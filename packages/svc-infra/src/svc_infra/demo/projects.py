@@ -122,6 +122,31 @@ def projects_router(**kw: Any) -> APIRouter:
     )
 
 
+def _idempotency_options(runtime: Runtime) -> dict[str, Any]:
+    """``Idempotency-Key`` on POST and PATCH, ``If-Match`` on PATCH (with svc-idempotency).
+
+    Only when the idempotency plugin is wired into this service (installed is not
+    enough: an app may leave it out). ``require_tenant`` comes first so that a request
+    without a tenant is refused before the key is claimed (nothing stored for it).
+    """
+    if not any(p.name == "idempotency" for p in runtime.plugins):
+        return {}
+    try:
+        from svc_idempotency import IdempotencyKey, if_match_hook
+    except ImportError:  # svc-idempotency not installed: the routes ignore both headers
+        return {}
+    from fastapi import Depends
+
+    from svc_core.dependencies import require_tenant
+
+    keyed = [Depends(require_tenant), Depends(IdempotencyKey())]
+    return {
+        "create_dependencies": keyed,
+        "update_dependencies": keyed,
+        "before_update": [if_match_hook()],
+    }
+
+
 class DemoPlugin(BasePlugin):
     """The demo's own plugin: the ``demo`` migration branch and the ``/projects`` routes."""
 
@@ -130,7 +155,7 @@ class DemoPlugin(BasePlugin):
     def setup(self, app: FastAPI, runtime: Runtime) -> None:
         """Add ``/projects`` when svc-tenancy is installed."""
         try:
-            router = projects_router()
+            router = projects_router(**_idempotency_options(runtime))
         except ImportError:  # svc-tenancy not installed: the resource does not exist
             return
         app.include_router(router)
