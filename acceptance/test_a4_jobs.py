@@ -43,6 +43,17 @@ class Proc:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_ready(self, banner: str, timeout: float = 120.0) -> None:
+        """Wait until the process printed ``banner`` (it has started consuming)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if banner in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.args} exited early:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"{self.args} not ready within {timeout} s:\n{self.log()}")
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
@@ -66,6 +77,8 @@ def consumers(demo: DemoServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
         Proc(["jobs", "worker", "--app", JOBS_APP], env, tmp / "worker.log"),
         Proc(["jobs", "scheduler", "--app", JOBS_APP], env, tmp / "scheduler.log"),
     ]
+    procs[0].wait_ready("svc-jobs worker:")
+    procs[1].wait_ready("svc-jobs scheduler:")
     try:
         yield procs
     finally:
