@@ -1,17 +1,20 @@
 """In-process cost of each svc-core middleware layer, without a server or a network.
 
 Calls ASGI apps directly on uvloop with a canned GET /ping scope, ``receive`` and
-``send``, and reports CPU microseconds per request (``time.process_time``; the minimum
-over rounds, variants interleaved). It complements ``run_core_http.py``: no uvicorn and
-no wrk, so it is far less sensitive to a busy machine, and it splits the stack's cost by
-layer. Overheads are "+us" over the same app without the layer.
+``send``, and reports CPU microseconds per request (``time.process_time``). Each variant
+runs right after its baseline and its extra cost is the median of these paired
+differences over the rounds, so slow drift on a busy machine cancels. It complements
+``run_core_http.py``: no uvicorn and no wrk, so it is less sensitive to a busy machine,
+and it splits the stack's cost by layer. It leaves out what the server pays per extra
+response header (uvicorn validates and serialises each one).
 
-    uv run python bench/core_http_micro.py --n 20000 --rounds 15
+    uv run python bench/core_http_micro.py --n 2000 --rounds 20
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -123,25 +126,28 @@ async def cpu_per_request(app: Any, n: int) -> float:
 
 async def main(n: int, rounds: int) -> None:
     apps = variants()
-    best: dict[str, float] = {}
     for _, app in apps.values():  # warm-up (and the lazy FastAPI stack build)
         await cpu_per_request(app, 200)
+    alone: dict[str, list[float]] = {name: [] for name in apps}
+    extra: dict[str, list[float]] = {name: [] for name in apps}
     for _ in range(rounds):
-        for name, (_, app) in apps.items():
+        for name, (base, app) in apps.items():
+            # Paired: the baseline runs right before each variant, so drift cancels.
+            before = await cpu_per_request(apps[base][1], n) if base else 0.0
             value = await cpu_per_request(app, n)
-            best[name] = min(best.get(name, value), value)
-    print("| app | CPU us/req (min) | + us over baseline | ratio to baseline |")
-    print("|---|---|---|---|")
+            alone[name].append(value)
+            if base:
+                extra[name].append(value - before)
+    print("| app | CPU us/req (median) | + us over baseline (median of paired runs) |")
+    print("|---|---|---|")
     for name, (base, _) in apps.items():
-        value = best[name]
-        extra = f"+{value - best[base]:.2f}" if base else "-"
-        ratio = f"{best[base] / value:.3f}" if base else "-"
-        print(f"| {name} | {value:.2f} | {extra} | {ratio} |")
+        added = f"+{statistics.median(extra[name]):.2f}" if base else "-"
+        print(f"| {name} | {statistics.median(alone[name]):.2f} | {added} |")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     uvloop.run(main(args.n, args.rounds))

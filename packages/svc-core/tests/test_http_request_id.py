@@ -162,9 +162,18 @@ def test_helpers() -> None:
     assert not is_valid_request_id("a" * 129)
     assert not is_valid_request_id("")
     assert not is_valid_request_id("abc\n")
-    ids = {new_request_id() for _ in range(100)}
-    assert len(ids) == 100
+    ids = [new_request_id() for _ in range(1000)]  # several batches of the id pool
+    assert len(set(ids)) == 1000
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+async def test_threads_never_share_an_id() -> None:
+    def many() -> list[str]:
+        return [new_request_id() for _ in range(3000)]
+
+    batches = await asyncio.gather(*(asyncio.to_thread(many) for _ in range(4)))
+    ids = [i for batch in batches for i in batch]
+    assert len(set(ids)) == len(ids)
 
 
 @settings(max_examples=300, deadline=None)

@@ -24,6 +24,8 @@ from svc_core.errors import SvcError
 from svc_core.http._asgi import encode_headers, send_problem
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["GENERIC_DETAIL", "ErrorBoundaryMiddleware"]
@@ -59,11 +61,11 @@ class ErrorBoundaryMiddleware:
 
         started = False
 
-        async def send_tracked(message: Message) -> None:
+        def send_tracked(message: Message) -> Awaitable[None]:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_tracked)

@@ -26,7 +26,7 @@ from starlette.middleware.cors import CORSMiddleware
 from svc_core.errors import ConfigurationError, problem_response, problem_type
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Awaitable, Collection
 
     from starlette.datastructures import Headers
     from starlette.responses import Response
@@ -61,7 +61,7 @@ class _VaryOrigin:
     def __init__(self, send: Send) -> None:
         self.send = send
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", ()))
             for i, (name, value) in enumerate(headers):
@@ -71,7 +71,7 @@ class _VaryOrigin:
             else:
                 headers.append(_VARY_ORIGIN)
             message = {**message, "headers": headers}
-        await self.send(message)
+        return self.send(message)
 
 
 class StrictCORSMiddleware(CORSMiddleware):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from svc_core.http._asgi import encode_headers
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Mapping
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,7 +94,7 @@ class SecurityHeadersMiddleware:
         ours = self.headers
         names = self._names
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", ())
                 added = ours
@@ -106,6 +106,6 @@ class SecurityHeadersMiddleware:
                         break
                 # A copy, never an in-place edit: the app may reuse its message or list.
                 message = {**message, "headers": [*headers, *added]}
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_headers)

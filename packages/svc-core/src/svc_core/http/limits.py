@@ -39,7 +39,7 @@ from svc_core.errors import BadRequestError, ConfigurationError, SvcError
 from svc_core.http._asgi import CONNECTION_CLOSE, send_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Mapping
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -120,6 +120,10 @@ def _is_json(content_type: bytes | None) -> bool:
     )
 
 
+async def _discarded() -> None:
+    pass
+
+
 class _BodyGuard:
     """Per-request state: wraps ``receive`` (counting, timing) and ``send`` (discarding)."""
 
@@ -187,12 +191,12 @@ class _BodyGuard:
                     raise self._fail(MalformedJSONError(problem))
         return message
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
         if self.failure is not None:
-            return  # the app's answer to our failure is replaced by the problem
+            return _discarded()  # the app's answer to our failure is replaced by the problem
         if message["type"] == "http.response.start":
             self.started = True
-        await self._send(message)
+        return self._send(message)
 
 
 class BodyLimitMiddleware:

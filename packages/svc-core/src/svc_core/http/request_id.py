@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final
 from svc_core.context import set_request_id
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -38,10 +40,23 @@ _VALID_BYTES = re.compile(REQUEST_ID_PATTERN.encode("ascii")).fullmatch
 _VALID_STR = re.compile(REQUEST_ID_PATTERN).fullmatch
 
 
+_BATCH: Final = 256
+_pool: list[str] = []
+
+
 def new_request_id() -> str:
-    """A fresh request id: 32 lower-case hex digits from the OS random source."""
-    # os.urandom(16).hex() is ~4x cheaper than uuid.uuid4().hex and just as unique.
-    return os.urandom(16).hex()
+    """A fresh request id: 32 lower-case hex digits (128 bits from ``os.urandom``).
+
+    Ids are cut from one ``os.urandom`` call per 256 ids: a system call per request
+    costs ~2 us inside a busy server (cold caches), ten times its cost in a tight loop.
+    ``list.pop`` is atomic, so threads never share an id.
+    """
+    try:
+        return _pool.pop()
+    except IndexError:
+        data = os.urandom(16 * _BATCH).hex()
+        _pool.extend([data[i : i + 32] for i in range(32, len(data), 32)])
+        return data[:32]
 
 
 def is_valid_request_id(value: str | bytes) -> bool:
@@ -94,13 +109,13 @@ class RequestIdMiddleware:
                         raw = value
                     break
         if raw is None:
-            request_id = os.urandom(16).hex()
+            request_id = new_request_id()
             raw = request_id.encode("ascii")
         else:
             request_id = raw.decode("ascii")
         header = (name, raw)
 
-        async def send_with_id(message: Message) -> None:
+        def send_with_id(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", ())
                 # ASGI response header names are lower-case by specification.
@@ -110,7 +125,7 @@ class RequestIdMiddleware:
                         break
                 # A copy, never an in-place edit: the app may reuse its message or list.
                 message = {**message, "headers": [*headers, header]}
-            await send(message)
+            return send(message)
 
         token = set_request_id(request_id)
         try:

@@ -13,8 +13,10 @@ order name                 package      what it does
 400   ``cors``             svc-core     only when origins are configured
 500   ``body_limit``       svc-core     413 / 408 / strict JSON 400
 600   ``handler_timeout``  svc-core     504
+650   (auth)               svc-auth     bearer token → principal and tenant in the context
 700   (rate limit)         svc-ratelimit 429
-800   (tenancy, idempot.)  svc-tenancy, svc-idempotency
+750   (tenancy)            svc-tenancy  tenant validated (403 when suspended)
+800   (idempotency)        svc-idempotency  Idempotency-Key replay
 900   ``error_boundary``   svc-core     exceptions → problem+json
 ===== ==================== ============ =============================================
 """
