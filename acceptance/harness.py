@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -155,3 +156,34 @@ def drop_database(url: str) -> None:
 
     name = make_url(url).database
     asyncio.run(_exec_autocommit(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class User:
+    """A verified, logged-in demo user."""
+
+    email: str
+    token: str
+    tenant_id: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The ``Authorization`` header of this user."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def sign_up(client: httpx.Client, prefix: str = "user") -> User:
+    """Register, verify through the dev mailbox, log in: the contract's sign-up flow."""
+    email = f"{prefix}-{secrets.token_hex(6)}@example.com"
+    password = "Tq7!" + secrets.token_urlsafe(18)
+    reg = client.post("/auth/register", json={"email": email, "password": password})
+    assert reg.status_code == 201, reg.text
+    mails = client.get("/_dev/mail", params={"to": email}).json()
+    token = next(m["data"]["token"] for m in reversed(mails) if m["data"].get("kind") == "verify")
+    assert client.post("/auth/verify", json={"token": token}).status_code == 200
+    login = client.post("/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    access = login.json()["access_token"]
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {access}"})
+    assert me.status_code == 200, me.text
+    return User(email, access, me.json()["tenant_id"])

@@ -15,45 +15,20 @@ restart executes at once: there is no persistent state that could keep the key s
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from acceptance.conftest import DemoFactory
-from acceptance.harness import DemoServer, start_demo
+from acceptance.harness import DemoServer, User, sign_up, start_demo
 
 PROBLEM = "application/problem+json"
 DOCS = "https://"
-
-
-@dataclass
-class User:
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def sign_up(client: httpx.Client) -> User:
-    """Register, verify through the dev mailbox, log in; return the bearer token."""
-    email = f"idem-{secrets.token_hex(6)}@example.com"
-    password = "Tq7!" + secrets.token_urlsafe(18)
-    reg = client.post("/auth/register", json={"email": email, "password": password})
-    assert reg.status_code == 201, reg.text
-    mails = client.get("/_dev/mail", params={"to": email}).json()
-    token = next(m["data"]["token"] for m in reversed(mails) if m["data"].get("kind") == "verify")
-    assert client.post("/auth/verify", json={"token": token}).status_code == 200
-    login = client.post("/auth/login", json={"email": email, "password": password})
-    assert login.status_code == 200, login.text
-    return User(login.json()["access_token"])
 
 
 def assert_problem(resp: httpx.Response, status: int) -> dict[str, object]:

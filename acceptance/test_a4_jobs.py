@@ -21,8 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from acceptance.harness import DemoServer, free_port, svc_infra_command
-from acceptance.test_a6_tenancy import User, sign_up
+from acceptance.harness import DemoServer, User, free_port, sign_up, svc_infra_command
 
 PROBLEM = "application/problem+json"
 JOBS_APP = "svc_infra.demo.exports"

@@ -11,46 +11,16 @@ delete and undelete.
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from acceptance.harness import DemoServer, svc_infra_command
+from acceptance.harness import DemoServer, sign_up, svc_infra_command
 
 PROBLEM = "application/problem+json"
-
-
-@dataclass
-class User:
-    email: str
-    token: str
-    tenant_id: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def sign_up(client: httpx.Client) -> User:
-    """Register, verify through the dev mailbox, log in; return the bearer token."""
-    email = f"tenant-{secrets.token_hex(6)}@example.com"
-    password = "Tq7!" + secrets.token_urlsafe(18)
-    reg = client.post("/auth/register", json={"email": email, "password": password})
-    assert reg.status_code == 201, reg.text
-    mails = client.get("/_dev/mail", params={"to": email}).json()
-    token = next(m["data"]["token"] for m in reversed(mails) if m["data"].get("kind") == "verify")
-    assert client.post("/auth/verify", json={"token": token}).status_code == 200
-    login = client.post("/auth/login", json={"email": email, "password": password})
-    assert login.status_code == 200, login.text
-    access = login.json()["access_token"]
-    me = client.get("/auth/me", headers={"Authorization": f"Bearer {access}"})
-    assert me.status_code == 200, me.text
-    return User(email, access, me.json()["tenant_id"])
 
 
 @pytest.fixture

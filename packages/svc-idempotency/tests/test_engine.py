@@ -38,8 +38,12 @@ async def test_lease_is_renewed_while_the_handler_runs(kv: KV) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         headers = {"Idempotency-Key": "k", "x-test-user": "u"}
         first = asyncio.create_task(client.post("/items", json={"name": "a"}, headers=headers))
-        while not engine.calls.get("items"):
+        for _ in range(1000):  # bounded: at most ~10 s for the handler to start
+            if engine.calls.get("items") or first.done():
+                break
             await asyncio.sleep(0.01)
+        assert not first.done(), f"the first request ended early: {(await first).text}"
+        assert engine.calls.get("items") == 1
         await asyncio.sleep(4.0)  # more than two leases: only renewal keeps the claim
         busy = await client.post("/items", json={"name": "a"}, headers=headers)
         assert busy.status_code == 409
