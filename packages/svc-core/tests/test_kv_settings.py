@@ -41,9 +41,11 @@ async def test_settings_are_read_from_the_environment_when_omitted(
     pytest.importorskip("redis", reason="the redis extra is not installed")
     monkeypatch.setenv("SVC_REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("SVC_REDIS_PREFIX", "env:")
+    monkeypatch.setenv("SVC_REDIS_TIMEOUT", "1.5")
     kv = kv_from_settings()
     assert type(kv).__name__ == "RedisKV"
     assert kv.namespace == "env:"
+    assert kv.timeout == 1.5  # type: ignore[attr-defined]
     await kv.aclose()
     monkeypatch.setenv("SVC_REDIS_URL", "")
     assert isinstance(kv_from_settings(), MemoryKV)
@@ -85,3 +87,11 @@ def test_unknown_attributes_still_raise_attribute_error() -> None:
 def test_the_public_surface_is_listed_in_all() -> None:
     for name in svc_core.kv.__all__:
         assert getattr(svc_core.kv, name) is not None
+
+
+def test_a_redis_timeout_outside_the_allowed_range_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SVC_REDIS_TIMEOUT", "0")
+    with pytest.raises(ValueError, match="redis_timeout"):
+        SvcSettings()

@@ -123,6 +123,10 @@ class SvcSettings(BaseSettings):
         database_url: SQLAlchemy async URL (``SVC_DATABASE_URL``); unset = embedded SQLite.
         redis_url: Redis URL (``SVC_REDIS_URL``); unset = in-process key-value store.
         redis_prefix: Prefix of every Redis key this service writes (``SVC_REDIS_PREFIX``).
+        redis_timeout: Seconds any one key-value call may take, connection checkout
+            included, before it fails as "store unavailable" (``SVC_REDIS_TIMEOUT``,
+            default 0.25). Raise it only for batch tools on a congested network: request
+            paths depend on the store answering fast.
         data_dir: Where the embedded profile keeps its SQLite file (``SVC_DATA_DIR``).
         service_name: Used in logs, metrics and token issuers (``SVC_SERVICE_NAME``).
     """
@@ -138,6 +142,7 @@ class SvcSettings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     redis_prefix: str = "svc:"
+    redis_timeout: float = Field(default=0.25, gt=0, le=60)
     data_dir: Path = Path(".svc-infra")
     service_name: str = "svc-infra"
     http: HttpSettings = Field(default_factory=HttpSettings)

@@ -57,12 +57,13 @@ __all__ = [
 ]
 
 
-def kv_from_settings(settings: SvcSettings | None = None, *, timeout: float = 0.25) -> KV:
+def kv_from_settings(settings: SvcSettings | None = None, *, timeout: float | None = None) -> KV:
     """The store the settings select: Redis when ``SVC_REDIS_URL`` is set, else memory.
 
     Args:
         settings: The service settings; read from the environment when omitted.
-        timeout: Seconds any one Redis call may take.
+        timeout: Seconds any one Redis call may take; ``settings.redis_timeout``
+            (``SVC_REDIS_TIMEOUT``, 0.25 by default) when omitted.
 
     Returns:
         A ``RedisKV`` on ``settings.redis_url`` with ``settings.redis_prefix`` as its
@@ -79,7 +80,11 @@ def kv_from_settings(settings: SvcSettings | None = None, *, timeout: float = 0.
     if settings.redis_url:
         from svc_core.kv.redis import RedisKV
 
-        return RedisKV(settings.redis_url, settings.redis_prefix, timeout=timeout)
+        return RedisKV(
+            settings.redis_url,
+            settings.redis_prefix,
+            timeout=settings.redis_timeout if timeout is None else timeout,
+        )
     return MemoryKV(settings.redis_prefix)
 
 
