@@ -70,7 +70,8 @@ def _auth(redis_url: str | None, params: Argon2Params) -> Auth:
     settings = SvcSettings(
         env="test",
         data_dir=workdir,
-        database_url=f"sqlite+aiosqlite:///{workdir / 'auth.db'}",
+        database_url=os.environ.get("BENCH_AUTH_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{workdir / 'auth.db'}",
         redis_url=redis_url,
         redis_prefix=f"bench-auth:{uuid.uuid4().hex[:8]}:",
     )

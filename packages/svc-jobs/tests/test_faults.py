@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from svc_core.kv import MemoryKV
 from svc_core.plugin import Runtime
 from svc_core.settings import SvcSettings
 from svc_core.sql import Database
+from svc_core.testing import RedisServer
 from svc_core.testing.backends import database_url_or_skip
 from svc_core.testing.sql_fixtures import fresh_postgres_database
 from svc_jobs import Jobs, JobsSettings
@@ -43,57 +43,6 @@ from svc_jobs_testkit import migrate
 
 HERE = Path(__file__).parent
 QUEUE = "fault"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server of this test (optionally with AOF everysec)."""
-
-    def __init__(self, workdir: Path, *, aof: bool) -> None:
-        self.port = free_port()
-        self.dir = workdir
-        self.aof = aof
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(self.dir),
-        ]
-        args += (
-            ["--appendonly", "yes", "--appendfsync", "everysec"]
-            if self.aof
-            else ["--appendonly", "no"]
-        )
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 class Worker:

@@ -1,14 +1,11 @@
-"""Fixtures of svc-ratelimit's tests: an app factory and a test-owned redis-server."""
+"""Fixtures of svc-ratelimit's tests: an app factory (the test-owned redis-server is
+svc-core's ``redis_server`` fixture)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,85 +18,8 @@ from svc_core.http.request_id import RequestIdMiddleware
 from svc_core.kv import KV
 from svc_core.plugin import MiddlewareSpec, Runtime
 from svc_core.settings import SvcSettings
+from svc_core.testing import free_port
 from svc_ratelimit import RatelimitPlugin, RatelimitSettings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server this test owns: started on a free loopback port, killed by PID."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        msg = "redis-server did not start"
-        raise RuntimeError(msg)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def command(self, *args: str) -> bytes:
-        """One command over a raw socket (no client library state involved)."""
-        out = [f"*{len(args)}\r\n".encode()]
-        out += [f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args]
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
-            sock.sendall(b"".join(out))
-            time.sleep(0.05)
-            return sock.recv(1 << 20)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A started redis-server of this test's own; killed at the end."""
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def build_app(

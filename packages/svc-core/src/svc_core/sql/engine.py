@@ -112,7 +112,9 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
             "postgresql+asyncpg or postgresql+psycopg"
         )
         raise ConfigurationError(msg)
-    kw.setdefault("pool_pre_ping", True)
+    # A pre-ping finds connections a server dropped (restart, failover, idle timeout);
+    # an SQLite file has no server, and the ping would cost a round trip per checkout.
+    kw.setdefault("pool_pre_ping", backend != "sqlite")
     wal = False
     if backend == "sqlite":
         database = parsed.database or ""

@@ -3,6 +3,8 @@
 * ``kv`` — parametrized ``memory`` | ``redis``: a fresh :class:`~svc_core.kv.KV` whose
   namespace is unique to the test; the Redis half deletes its keys afterwards.
 * ``redis_url`` — the test Redis URL (``SVC_TEST_REDIS_URL``), or a skip.
+* ``redis_server`` — a started :class:`~svc_core.testing.redis_server.RedisServer` of the
+  test's own (to kill, restart or flush), killed by PID afterwards.
 
 A test that takes ``kv`` runs once per backend, which is how every package proves its
 stores and scripts behave the same in memory and on Redis.
@@ -20,13 +22,15 @@ import pytest_asyncio
 from svc_core.errors import MissingDependencyError
 from svc_core.kv import KV, MemoryKV
 from svc_core.testing.backends import backends_required, redis_url_or_skip, run_id
+from svc_core.testing.redis_server import RedisServer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
     from svc_core.kv.redis import RedisKV
 
-__all__ = ["KV_TEST_TIMEOUT", "kv", "redis_url", "unique_namespace"]
+__all__ = ["KV_TEST_TIMEOUT", "kv", "redis_server", "redis_url", "unique_namespace"]
 
 #: The Redis store's per-call timeout in tests. Generous on purpose: a loaded CI machine
 #: must not turn a slow answer into a failure. Tests of the timeout build their own store.
@@ -46,6 +50,17 @@ def unique_namespace() -> str:
 def redis_url() -> str:
     """The test Redis URL; skips (or fails with ``SVC_TEST_REQUIRE_BACKENDS=1``) if absent."""
     return redis_url_or_skip()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started redis-server of this test's own on a free port; killed at the end."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest_asyncio.fixture(params=["memory", "redis"], ids=["memory", "redis"])
