@@ -20,7 +20,7 @@ from svc_core.errors import PROBLEM_CONTENT_TYPE, SvcError, problem_bytes
 from svc_ratelimit.errors import RateLimiterUnavailableError, RateLimitExceededError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Awaitable, Iterable, Mapping
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -224,9 +224,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
+            # A plain function returning send's awaitable: no extra coroutine per message.
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_headers)

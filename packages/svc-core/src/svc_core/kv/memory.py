@@ -131,6 +131,9 @@ def _as_reply(value: Any) -> Any:
     if isinstance(value, list | tuple):
         out: list[Any] = []
         for item in value:
+            if type(item) is int:  # the common case, without a call per element
+                out.append(item)
+                continue
             if item is None:
                 break  # Redis reads a Lua array up to its first nil (False is kept)
             out.append(_as_reply(item))
@@ -277,11 +280,17 @@ class MemoryKV(KVHelpers):
         Raises:
             KVError: The body raised (as a failing Lua script raises on Redis).
         """
-        full_keys = [self._namespace + k for k in keys]
-        values = [encode_value(a) for a in args]
-        with self._atomic() as state:
+        namespace = self._namespace
+        full_keys = [namespace + k for k in keys]
+        values = [a if type(a) is bytes else encode_value(a) for a in args]
+        # _atomic() inlined: this runs on every rate-limited request of the embedded
+        # profile, where a generator-based context manager costs a few microseconds.
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            state = _State(self, now)
             try:
-                result = script.local(state, full_keys, values, state.now)
+                result = script.local(state, full_keys, values, now)
             except KVError:
                 raise
             except Exception as exc:
