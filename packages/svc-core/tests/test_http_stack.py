@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, WebSocket
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from svc_core.errors import ConfigurationError, install_error_handlers
+from svc_core.errors import ConfigurationError, ServiceUnavailableError, install_error_handlers
 from svc_core.http import (
     BodyLimitMiddleware,
     ErrorBoundaryMiddleware,
@@ -31,6 +31,7 @@ def test_the_core_layers_and_their_documented_orders() -> None:
     assert [(s.name, s.order, s.factory) for s in specs] == [
         ("request_id", 100, RequestIdMiddleware),
         ("security_headers", 200, SecurityHeadersMiddleware),
+        ("outer_error_boundary", 210, ErrorBoundaryMiddleware),
         ("cors", 400, StrictCORSMiddleware),
         ("body_limit", 500, BodyLimitMiddleware),
         ("handler_timeout", 600, TimeoutMiddleware),
@@ -167,6 +168,43 @@ async def test_a_413_from_an_inner_layer_carries_the_outer_layers_headers() -> N
     assert response.headers["x-request-id"] == "r-1"
     assert response.json()["request_id"] == "r-1"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("raised", ["plain", "svc_error"])
+async def test_a_layer_of_another_package_that_raises_still_gets_a_proper_problem(
+    raised: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A plugin's middleware (order 700, like rate limiting) fails: the client still gets
+    # problem+json with X-Request-ID, the security headers and the request id in the body.
+    def failing(app: Any) -> Any:
+        async def layer(scope: Scope, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                if raised == "plain":
+                    raise RuntimeError("store exploded: secret-token-123")
+                raise ServiceUnavailableError("try later", headers={"Retry-After": "3"})
+            await app(scope, receive, send)
+
+        return layer
+
+    app = FastAPI()
+    install_error_handlers(app)
+    specs = [*core_middleware(SvcSettings(env="test")), MiddlewareSpec("failing", 700, failing)]
+    apply_middleware(app, specs)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/", headers={"X-Request-ID": "r-7"})
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "r-7"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    body = response.json()
+    assert body["request_id"] == "r-7"
+    if raised == "plain":
+        assert response.status_code == 500
+        assert "secret-token-123" not in response.text
+        assert "RuntimeError" not in response.text
+    else:
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "3"
+        assert body["detail"] == "try later"
 
 
 # ---------------------------------------------------------------- other scope types

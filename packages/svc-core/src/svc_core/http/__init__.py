@@ -26,8 +26,9 @@ The layers, outermost first (order in brackets):
   ``SVC_HTTP__BODY_TIMEOUT``, 400 for non-UTF-8 JSON or ``NaN``/``Infinity``;
 * :class:`TimeoutMiddleware` (600) — 504 after ``SVC_HTTP__HANDLER_TIMEOUT``; a route can
   move its deadline with ``Depends(handler_timeout(seconds))``;
-* :class:`ErrorBoundaryMiddleware` (900) — any escaping exception becomes a problem+json
-  response (500 with a generic detail), inside the request-id and header layers.
+* :class:`ErrorBoundaryMiddleware` (900, and again at 210) — any escaping exception
+  becomes a problem+json response (500 with a generic detail), inside the request-id and
+  header layers; the copy at 210 covers the other packages' layers (250-800).
 
 Every error these layers send is ``application/problem+json`` with ``request_id``.
 """
@@ -54,6 +55,7 @@ from svc_core.http.stack import (
     CORS_ORDER,
     ERROR_BOUNDARY_ORDER,
     HANDLER_TIMEOUT_ORDER,
+    OUTER_ERROR_BOUNDARY_ORDER,
     REQUEST_ID_ORDER,
     SECURITY_HEADERS_ORDER,
     apply_middleware,
@@ -77,6 +79,7 @@ __all__ = [
     "EXPOSED_HEADERS",
     "GENERIC_DETAIL",
     "HANDLER_TIMEOUT_ORDER",
+    "OUTER_ERROR_BOUNDARY_ORDER",
     "REQUEST_ID_HEADER",
     "REQUEST_ID_ORDER",
     "REQUEST_ID_PATTERN",

@@ -3,8 +3,9 @@
 Starlette hands an exception that no handler took to ``ServerErrorMiddleware``, which sits
 *outside* every user middleware: its 500 would miss ``X-Request-ID``, the security headers
 and the request id in the body, and the exception would reach the server's log as an
-"Exception in ASGI application". :class:`ErrorBoundaryMiddleware` sits innermost in the
-core stack (order 900) and catches it first:
+"Exception in ASGI application". :class:`ErrorBoundaryMiddleware` sits twice in the core
+stack — innermost (order 900, around the app) and just inside the request id and security
+headers (order 210, around the other packages' layers) — and catches it first:
 
 * an :class:`~svc_core.errors.SvcError` (e.g. raised by a middleware below it) becomes its
   own problem, with its status and headers;

@@ -3,22 +3,24 @@
 Orders (smaller = outer: sees the request first and the response last). The gaps are
 for other packages' layers; their orders are listed for reference.
 
-===== ==================== ============ =============================================
-order name                 package      what it does
-===== ==================== ============ =============================================
-100   ``request_id``       svc-core     ``X-Request-ID`` in the context and response
-150   (metrics)            svc-obs      request counters and durations
-200   ``security_headers`` svc-core     nosniff, Referrer-Policy, framing, HSTS (prod)
-300   (maintenance)        svc-obs      503 + ``Retry-After`` while in maintenance
-400   ``cors``             svc-core     only when origins are configured
-500   ``body_limit``       svc-core     413 / 408 / strict JSON 400
-600   ``handler_timeout``  svc-core     504
-650   (auth)               svc-auth     bearer token → principal and tenant in the context
-700   (rate limit)         svc-ratelimit 429
-750   (tenancy)            svc-tenancy  tenant validated (403 when suspended)
-800   (idempotency)        svc-idempotency  Idempotency-Key replay
-900   ``error_boundary``   svc-core     exceptions → problem+json
-===== ==================== ============ =============================================
+===== ======================== =============== ===================================================
+order name                     package         what it does
+===== ======================== =============== ===================================================
+100   ``request_id``           svc-core        ``X-Request-ID`` in the context and response
+150   (metrics)                svc-obs         request counters and durations
+200   ``security_headers``     svc-core        nosniff, Referrer-Policy, framing, HSTS (prod)
+210   ``outer_error_boundary`` svc-core        exceptions of the layers 250-800 -> problem+json
+250   (/metrics)               svc-obs         the Prometheus endpoint
+300   (maintenance)            svc-obs         503 + ``Retry-After`` while in maintenance
+400   ``cors``                 svc-core        only when origins are configured
+500   ``body_limit``           svc-core        413 / 408 / strict JSON 400
+600   ``handler_timeout``      svc-core        504
+650   (auth)                   svc-auth        bearer token -> principal and tenant in the context
+700   (rate limit)             svc-ratelimit   429
+750   (tenancy)                svc-tenancy     tenant validated (403 when suspended)
+800   (idempotency)            svc-idempotency Idempotency-Key replay
+900   ``error_boundary``       svc-core        exceptions of the app -> problem+json
+===== ======================== =============== ===================================================
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "CORS_ORDER",
     "ERROR_BOUNDARY_ORDER",
     "HANDLER_TIMEOUT_ORDER",
+    "OUTER_ERROR_BOUNDARY_ORDER",
     "REQUEST_ID_ORDER",
     "SECURITY_HEADERS_ORDER",
     "apply_middleware",
@@ -56,6 +59,7 @@ __all__ = [
 
 REQUEST_ID_ORDER: Final = 100
 SECURITY_HEADERS_ORDER: Final = 200
+OUTER_ERROR_BOUNDARY_ORDER: Final = 210
 CORS_ORDER: Final = 400
 BODY_LIMIT_ORDER: Final = 500
 HANDLER_TIMEOUT_ORDER: Final = 600
@@ -92,6 +96,12 @@ def core_middleware(
             SecurityHeadersMiddleware,
             {"hsts": settings.is_prod, "hsts_max_age": http.hsts_max_age},
         ),
+        # A second boundary just inside the request id and the security headers: an
+        # exception raised by a layer between 250 and 800 (metrics endpoint, maintenance,
+        # auth, rate limit, tenancy, idempotency) still becomes a problem+json 500 with
+        # X-Request-ID and the security headers, not Starlette's bare 500. The inner
+        # boundary (900) stays where the idempotency layer can see a handler's 500.
+        MiddlewareSpec("outer_error_boundary", OUTER_ERROR_BOUNDARY_ORDER, ErrorBoundaryMiddleware),
     ]
     cors = cors_options(http)
     if cors is not None:
