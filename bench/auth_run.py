@@ -8,7 +8,9 @@
    (fastapi-users' JWT backend, in its own venv). App order rotates per round.
 2. **Login**: ``POST /auth/login`` on ``auth_login`` (argon2id at D3, the whole route) with
    ``wrk -c8``, against raw ``argon2-cffi`` verifies at the same parameters on as many
-   threads as the server's hashing pool (the CPU count), alternating per round.
+   threads as the server's hashing pool (the CPU count): one server, ``--login-pairs``
+   pairs of ``--slice``-second raw and HTTP slices (A-B-B-A), the median of the paired
+   ratios, plus a CPU-accounting ratio (CPU per raw verify / server CPU per login).
 
     uv run python bench/auth_run.py                      # everything, 3 rounds
     uv run python bench/auth_run.py --only http --rounds 1 --duration 5
@@ -158,6 +160,11 @@ def measure(
 
 def raw_verify_rate(seconds: float) -> float:
     """argon2-cffi verifies per second at D3 on ``os.cpu_count()`` threads."""
+    return raw_verify(seconds)[0]
+
+
+def raw_verify(seconds: float) -> tuple[float, float]:
+    """(verifies per second, CPU µs per verify) at D3 on ``os.cpu_count()`` threads."""
     import argon2
 
     hasher = argon2.PasswordHasher(
@@ -174,10 +181,67 @@ def raw_verify_rate(seconds: float) -> float:
             n += 1
         return n
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as pool:
         total = sum(pool.map(lambda _: loop(), range(threads)))
-    return total / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return total / wall, cpu / max(total, 1) * 1e6
+
+
+def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
+    """One server for the whole sitting; raw and HTTP slices alternate (A-B-B-A …).
+
+    The shared machine's speed drifts by tens of percent over minutes, so each HTTP slice
+    is paired with the raw slice next to it and the median of those paired ratios is the
+    result. A second reading that drift hardly moves: CPU per verify (raw, process
+    time over the slice) / server CPU per login (from /proc).
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(LOGIN_LUA)
+        script = fh.name
+    url = f"http://127.0.0.1:{a.port}/auth/login"
+    pairs: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="auth-bench-login-") as tmp:
+        server, _ = start("auth_login", a.port, Path(tmp), sys.executable, "auth_apps")
+        try:
+            wrk(url, a.warmup, a.login_conns, [], script)
+            for i in range(a.login_pairs):
+                order = ("raw", "http") if i % 2 == 0 else ("http", "raw")
+                pair: dict[str, float] = {}
+                for what in order:
+                    if what == "raw":
+                        pair["raw_rps"], pair["raw_cpu_us"] = raw_verify(a.slice)
+                    else:
+                        cpu0 = cpu_seconds(server.pid)
+                        res = parse_wrk(wrk(url, a.slice, a.login_conns, [], script))
+                        cpu1 = cpu_seconds(server.pid)
+                        pair["http_rps"] = res["rps"]
+                        pair["non2xx"] = res["non2xx"]
+                        pair["http_cpu_us"] = (cpu1 - cpu0) / max(res["requests"], 1) * 1e6
+                pair["ratio"] = pair["http_rps"] / pair["raw_rps"]
+                pair["cpu_ratio"] = pair["raw_cpu_us"] / pair["http_cpu_us"]
+                pairs.append(pair)
+                print(
+                    f"pair {i} raw {pair['raw_rps']:.1f}/s ({pair['raw_cpu_us']:.0f} us CPU) | "
+                    f"login {pair['http_rps']:.1f}/s ({pair['http_cpu_us']:.0f} us CPU) | "
+                    f"ratio {pair['ratio']:.3f} cpu-ratio {pair['cpu_ratio']:.3f} "
+                    f"non2xx={pair['non2xx']:.0f}",
+                    flush=True,
+                )
+        finally:
+            stop(server)
+            os.unlink(script)
+    ratios = summary([p["ratio"] for p in pairs])
+    cpu_ratios = summary([p["cpu_ratio"] for p in pairs])
+    print(
+        f"\n| measure | median | spread |\n|---|---|---|\n"
+        f"| raw argon2id verify (D3, {os.cpu_count()} threads), /s | {summary([p['raw_rps'] for p in pairs])['median']:.1f} | - |\n"
+        f"| POST /auth/login (svc-auth, D3), /s | {summary([p['http_rps'] for p in pairs])['median']:.1f} | - |\n"
+        f"| login / raw verify, paired per slice | {ratios['median']:.3f} | {ratios['spread_pct']}% |\n"
+        f"| CPU per verify / server CPU per login | {cpu_ratios['median']:.3f} | {cpu_ratios['spread_pct']}% |\n"
+        f"\nnon-2xx {sum(p['non2xx'] for p in pairs):.0f}"
+    )
+    return {"pairs": pairs, "ratio": ratios, "cpu_ratio": cpu_ratios}
 
 
 def ensure_redis() -> Any:
@@ -252,6 +316,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--login-conns", type=int, default=8)
+    ap.add_argument("--login-pairs", type=int, default=8, help="raw/HTTP slice pairs")
+    ap.add_argument("--slice", type=int, default=4, help="seconds per login slice")
     ap.add_argument("--port", type=int, default=8078)
     ap.add_argument("--peer-python", default="/tmp/bench-venvs/auth-peers/bin/python")
     ap.add_argument("--out", default="")
@@ -279,33 +345,7 @@ def main() -> None:
                     )
             result["http"] = table(runs, "fastapi_bare")
         if a.only in ("all", "login"):
-            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-                fh.write(LOGIN_LUA)
-                script = fh.name
-            raw, http = [], []
-            for r in range(a.rounds):
-                raw.append(raw_verify_rate(a.duration))
-                res = measure(
-                    "auth_login", a, path="/auth/login", conns=a.login_conns, script=script
-                )
-                http.append(res)
-                print(
-                    f"round {r} raw argon2 verify {raw[-1]:.1f}/s | POST /auth/login "
-                    f"{res['rps']:.1f}/s non2xx={res['non2xx']} p50={res['p50_ms']:.1f}ms",
-                    flush=True,
-                )
-            os.unlink(script)
-            raw_s, http_s = summary(raw), summary([x["rps"] for x in http])
-            ratio = http_s["median"] / raw_s["median"]
-            paired = [h["rps"] / w for h, w in zip(http, raw, strict=False)]
-            print(
-                f"\n| measure | median /s | spread |\n|---|---|---|\n"
-                f"| raw argon2id verify (D3, {os.cpu_count()} threads) | {raw_s['median']:.1f} | {raw_s['spread_pct']}% |\n"
-                f"| POST /auth/login (svc-auth, D3) | {http_s['median']:.1f} | {http_s['spread_pct']}% |\n"
-                f"\nlogin / raw verify = {ratio:.3f} (paired {min(paired):.3f}-{max(paired):.3f}); "
-                f"non-2xx {sum(x['non2xx'] for x in http)}"
-            )
-            result["login"] = {"raw": raw_s, "http": http_s, "ratio": ratio, "paired": paired}
+            result["login"] = login_sitting(a)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()

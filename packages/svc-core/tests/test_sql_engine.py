@@ -69,6 +69,23 @@ async def test_session_without_commit_keeps_nothing(database: Database) -> None:
     assert await _names(database) == []
 
 
+async def test_core_begin_commits_and_rolls_back(database: Database) -> None:
+    await _create_items(database)
+    async with database.begin() as conn:
+        await conn.execute(text("INSERT INTO items (id, name) VALUES (1, 'one')"))
+
+    async def insert_then_fail() -> None:
+        async with database.begin() as conn:
+            await conn.execute(text("INSERT INTO items (id, name) VALUES (2, 'two')"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await insert_then_fail()
+    async with database.connect() as conn:  # no commit: nothing kept
+        await conn.execute(text("INSERT INTO items (id, name) VALUES (3, 'three')"))
+    assert await _names(database) == ["one"]
+
+
 async def test_ping_dialect_and_masked_url(database: Database, database_url: str) -> None:
     assert await database.ping() is True
     assert database.dialect == ("sqlite" if database_url.startswith("sqlite") else "postgresql")
@@ -148,7 +165,10 @@ async def test_unreachable_database_is_unavailable_and_fails_fast() -> None:
         with pytest.raises(DatabaseUnavailableError) as info:
             async with db.session() as session:
                 await session.execute(text("SELECT 1"))
-    assert time.monotonic() - started < 3
+        with pytest.raises(DatabaseUnavailableError):
+            async with db.begin() as conn:
+                await conn.execute(text("SELECT 1"))
+    assert time.monotonic() - started < 6
     assert info.value.status_code == 503
     assert "hunter2" not in str(info.value)
     assert isinstance(info.value.__cause__, OSError)

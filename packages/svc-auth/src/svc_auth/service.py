@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from svc_auth.breach import BundledListChecker, CompositeChecker, HIBPRangeChecker
@@ -92,6 +92,30 @@ class TokenPair:
 
 def _jti_hash(jti: str) -> str:
     return hashlib.sha256(jti.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    """What a login needs of an account, read with one Core query (no ORM entity)."""
+
+    id: uuid.UUID
+    password_hash: str
+    is_verified: bool
+    is_active: bool
+    tenant_id: uuid.UUID
+    roles: list[Any]
+
+
+_USERS = User.__table__
+# Prebuilt with a bound parameter: compiled once, no statement built per login.
+_CREDENTIALS = select(
+    _USERS.c.id,
+    _USERS.c.password_hash,
+    _USERS.c.is_verified,
+    _USERS.c.is_active,
+    _USERS.c.tenant_id,
+    _USERS.c.roles,
+).where(_USERS.c.email == bindparam("email"))
 
 
 class AuthService:
@@ -260,7 +284,7 @@ class AuthService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _issue_access(self, user: User, session_id: uuid.UUID) -> str:
+    def _issue_access(self, user: User | _Credentials, session_id: uuid.UUID) -> str:
         token, _ = self.codec.encode(
             "access",
             str(user.id),
@@ -317,6 +341,12 @@ class AuthService:
         """The user with this canonical email, or ``None``."""
         async with self.database.session() as db:
             return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+    async def _credentials(self, email: str) -> _Credentials | None:
+        """The login fields of the account with this canonical email (one Core query)."""
+        async with self.database.connect() as connection:
+            row = (await connection.execute(_CREDENTIALS, {"email": email})).first()
+        return None if row is None else _Credentials(*row)
 
     async def user_by_id(self, user_id: uuid.UUID | str) -> User | None:
         """The user with this id, or ``None``."""
@@ -414,7 +444,7 @@ class AuthService:
         except AccountLockedError:
             logins.labels("locked").inc()
             raise
-        user = None if key.startswith("invalid:") else await self.user_by_email(key)
+        user = None if key.startswith("invalid:") else await self._credentials(key)
         if user is None:
             await self.hasher.dummy_verify(password)
             ok = False
@@ -434,10 +464,10 @@ class AuthService:
                 await db.execute(
                     update(User).where(User.id == user.id).values(password_hash=new_hash)
                 )
-        session, refresh = await self.sessions.create(user, user_agent=user_agent, ip=ip)
+        session_id, refresh = await self.sessions.create(user.id, user_agent=user_agent, ip=ip)
         logins.labels("success").inc()
         return TokenPair(
-            self._issue_access(user, session.id), refresh, self.settings.access_ttl, session.id
+            self._issue_access(user, session_id), refresh, self.settings.access_ttl, session_id
         )
 
     async def refresh(self, refresh_token: str) -> TokenPair:

@@ -7,6 +7,10 @@ file); the ``idempotency`` migrations must have been applied::
     svc-infra idempotency dead --limit 20   # dead messages with their last error
     svc-infra idempotency requeue <id> …    # give dead messages a fresh attempt budget
     svc-infra idempotency purge             # expired idempotency records and inbox marks
+
+``purge`` deletes in batches (``--batch-size`` rows per short transaction) and shows a
+progress bar on a terminal (on stderr; the counts go to stdout as JSON). Services with
+svc-jobs also purge on a schedule (``SVC_IDEMPOTENCY__PURGE_EVERY``), wired by svc-infra.
 """
 
 from __future__ import annotations
@@ -17,12 +21,21 @@ import uuid
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from svc_core.settings import SvcSettings
 from svc_core.sql import Database
 from svc_idempotency.inbox import SqlInbox
 from svc_idempotency.outbox import LoggingPublisher, OutboxRelay
-from svc_idempotency.sql_store import SqlIdempotencyStore
+from svc_idempotency.sql_store import DEFAULT_PURGE_BATCH, SqlIdempotencyStore
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -77,12 +90,38 @@ def requeue(ids: Annotated[list[str], typer.Argument(help="Dead message ids.")])
 
 
 @idempotency_app.command("purge")
-def purge() -> None:
-    """Delete expired idempotency records and inbox marks."""
+def purge(
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows deleted per transaction.")
+    ] = DEFAULT_PURGE_BATCH,
+) -> None:
+    """Delete expired idempotency records and inbox marks, in batches, with a progress bar."""
+    # The bar goes to stderr, and only on a terminal: stdout stays plain JSON for scripts.
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
 
     async def work(db: Database) -> dict[str, int]:
-        records = await SqlIdempotencyStore(db).purge_expired()
-        marks = await SqlInbox(db).purge_expired()
-        return {"records": records, "inbox": marks}
+        tables: dict[str, tuple[str, SqlIdempotencyStore | SqlInbox]] = {
+            "records": ("idempotency records", SqlIdempotencyStore(db)),
+            "inbox": ("inbox marks", SqlInbox(db)),
+        }
+        done: dict[str, int] = {}
+        with Progress(
+            *columns, console=console, transient=True, disable=not console.is_terminal
+        ) as progress:
+            for name, (label, table) in tables.items():
+                task = progress.add_task(label, total=await table.expired_count())
+
+                def advance(deleted: int, task: TaskID = task) -> None:
+                    progress.advance(task, deleted)
+
+                done[name] = await table.purge_expired(batch_size=batch_size, progress=advance)
+                progress.update(task, total=done[name], completed=done[name])
+        return done
 
     _echo(_with_db(work))

@@ -20,15 +20,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from svc_core.kv import hash_tag
 from svc_idempotency.models import InboxMessage
+from svc_idempotency.sql_store import DEFAULT_PURGE_BATCH, count_expired, purge_in_batches
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from svc_core.kv import KV
@@ -80,14 +81,36 @@ class SqlInbox:
         result = await session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
 
-    async def purge_expired(self) -> int:
-        """Delete expired marks; return how many."""
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        async with self.database.transaction() as session:
-            result = await session.execute(
-                delete(InboxMessage).where(InboxMessage.expires_at <= now)
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
+    async def expired_count(self) -> int:
+        """How many marks have expired (what :meth:`purge_expired` would delete now)."""
+        return await count_expired(self.database, _T, datetime.fromtimestamp(self.clock(), UTC))
+
+    async def purge_expired(
+        self,
+        *,
+        batch_size: int = DEFAULT_PURGE_BATCH,
+        max_batches: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete expired marks, at most ``batch_size`` per short transaction.
+
+        Args:
+            batch_size: Rows one batch (one transaction) deletes at most.
+            max_batches: Stop after this many batches (``None``: until none are left),
+                to bound the work of one call; the rest waits for the next call.
+            progress: Called with the number deleted after each batch.
+
+        Returns:
+            How many marks were deleted.
+        """
+        return await purge_in_batches(
+            self.database,
+            _T,
+            datetime.fromtimestamp(self.clock(), UTC),
+            batch_size=batch_size,
+            max_batches=max_batches,
+            progress=progress,
+        )
 
 
 class KVInbox:

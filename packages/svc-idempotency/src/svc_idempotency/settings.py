@@ -43,6 +43,12 @@ class IdempotencySettings(BaseSettings):
         outbox_max_attempts: Publish attempts before a message is marked ``dead``.
         outbox_poll_interval: Seconds an idle relay waits before looking again.
         inbox_ttl: Seconds a consumed message id is remembered.
+        purge_every: Whole seconds between scheduled purges of expired SQL records and
+            inbox marks (the ``svc.idempotency.purge`` job svc-infra wires when svc-jobs
+            is installed); ``0`` schedules none.
+        purge_batch_size: Rows one purge batch deletes (one short transaction each).
+        purge_max_batches: Batches per table one scheduled purge runs at most; what is
+            left waits for the next one.
     """
 
     model_config = section_config("idempotency")
@@ -57,6 +63,9 @@ class IdempotencySettings(BaseSettings):
     outbox_max_attempts: int = Field(default=10, gt=0)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
     inbox_ttl: float = Field(default=7 * 24 * 3600.0, gt=0)
+    purge_every: int = Field(default=3600, ge=0)
+    purge_batch_size: int = Field(default=1000, gt=0, le=100_000)
+    purge_max_batches: int = Field(default=100, gt=0)
 
     @field_validator("replay_headers", mode="before")
     @classmethod

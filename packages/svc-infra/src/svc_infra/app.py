@@ -29,7 +29,7 @@ from svc_core.kv import kv_from_settings
 from svc_core.plugin import MiddlewareSpec, Runtime, SvcPlugin, discover_plugins
 from svc_core.settings import SvcSettings
 from svc_core.sql import Database, Migrator
-from svc_infra.wiring import wire_outbox_relay
+from svc_infra.wiring import wire_idempotency_purge, wire_outbox_relay
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -128,6 +128,7 @@ def create_app(
     """
     settings = settings or SvcSettings()
     wire_outbox_relay()
+    wire_idempotency_purge()
     chosen = list(plugins) if plugins is not None else discover_plugins()
     runtime = Runtime(
         settings=settings,

@@ -22,7 +22,7 @@ from svc_core.errors import SvcError
 from svc_core.plugin import Runtime, discover_plugins
 from svc_core.settings import SvcSettings
 from svc_infra.db_cli import db_app
-from svc_infra.wiring import wire_outbox_relay
+from svc_infra.wiring import wire_idempotency_purge, wire_outbox_relay
 
 __all__ = ["app", "main"]
 
@@ -145,6 +145,7 @@ def _mount_plugin_commands() -> None:
 def main() -> None:
     """Entry point of the ``svc-infra`` script."""
     wire_outbox_relay()
+    wire_idempotency_purge()
     _mount_plugin_commands()
     try:
         app()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from svc_core.errors import ConfigurationError, MissingDependencyError
@@ -224,20 +224,25 @@ class Database:
         return None
 
     @asynccontextmanager
+    async def _translating(self) -> AsyncIterator[None]:
+        """Re-raise "the database is unreachable" failures as DatabaseUnavailableError."""
+        try:
+            yield
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session; the caller commits. Uncommitted work is rolled back on exit.
 
         Raises:
             DatabaseUnavailableError: The database could not be reached.
         """
-        try:
-            async with self._sessionmaker() as session:
-                yield session
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            translated = self._translate(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        async with self._translating(), self._sessionmaker() as session:
+            yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -248,6 +253,31 @@ class Database:
         """
         async with self.session() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection (no ORM session): the caller commits; rolled back on exit.
+
+        For hot paths that run a statement or two on tables without tenant scoping:
+        Core skips the ORM's unit of work and identity map (on this project's login path
+        that halves the database CPU). Tenant-owned models must go through
+        :meth:`session`, where svc-tenancy's automatic scoping applies.
+
+        Raises:
+            DatabaseUnavailableError: The database could not be reached.
+        """
+        async with self._translating(), self._engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection inside a transaction: committed on success, else rolled back.
+
+        Raises:
+            DatabaseUnavailableError: The database could not be reached.
+        """
+        async with self.connect() as connection, connection.begin():
+            yield connection
 
     async def ping(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - probe bound
         """Run ``SELECT 1``; False (never an exception) if it fails or takes too long.
