@@ -86,6 +86,24 @@ async def test_core_begin_commits_and_rolls_back(database: Database) -> None:
     assert await _names(database) == ["one"]
 
 
+async def test_a_transaction_left_open_below_sqlalchemy_is_rolled_back_on_return(
+    tmp_path: Path,
+) -> None:
+    # SQLite skips the pool's blanket rollback-on-return (a thread round trip per
+    # checkout over aiosqlite) and rolls back only when a transaction is really open.
+    async with Database(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", pool_size=1) as db:
+        await _create_items(db)
+        async with db.connect() as conn:
+            raw = await conn.get_raw_connection()
+            cursor = raw.driver_connection
+            assert cursor is not None
+            await cursor.execute("INSERT INTO items (id, name) VALUES (1, 'left open')")
+            assert cursor.in_transaction
+        async with db.begin() as conn:  # the same pooled connection, reset in between
+            await conn.execute(text("INSERT INTO items (id, name) VALUES (2, 'two')"))
+        assert await _names(db) == ["two"]
+
+
 async def test_ping_dialect_and_masked_url(database: Database, database_url: str) -> None:
     assert await database.ping() is True
     assert database.dialect == ("sqlite" if database_url.startswith("sqlite") else "postgresql")

@@ -122,6 +122,11 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
         if not in_memory and not parsed.query.get("uri"):
             Path(database).resolve().parent.mkdir(parents=True, exist_ok=True)
             wal = True
+        # The pool's reset-on-return rolls back every returned connection; over aiosqlite
+        # that is a thread round trip even when no transaction is open (the common case:
+        # the session or connection already committed or rolled back). _sqlite_reset
+        # does the rollback only when SQLite says a transaction is open.
+        kw.setdefault("pool_reset_on_return", None)
     elif backend == "postgresql":
         connect_args = dict(kw.pop("connect_args", {}))
         key = "timeout" if parsed.get_driver_name() == "asyncpg" else "connect_timeout"
@@ -139,7 +144,20 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
         raise ConfigurationError(msg) from exc
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect(wal))
+        if kw.get("pool_reset_on_return") is None:
+            event.listen(engine.sync_engine, "reset", _sqlite_reset)
     return engine
+
+
+def _sqlite_reset(dbapi_connection: Any, _record: Any, reset_state: Any) -> None:
+    """Roll back a returned SQLite connection only if a transaction is open on it."""
+    if reset_state.terminate_only:
+        return
+    # aiosqlite's connection behind SQLAlchemy's adapter; the flag is a plain read of
+    # sqlite3's autocommit state (no thread round trip). Unknown shape: roll back.
+    inner = getattr(dbapi_connection, "_connection", None)
+    if getattr(inner, "in_transaction", True):
+        dbapi_connection.rollback()
 
 
 def _missing_driver(url: URL, exc: Exception) -> Exception:
