@@ -1,4 +1,4 @@
-# ruff: noqa: S108, E501, PTH108 - benchmark runner: scratch paths and result tables
+# ruff: noqa: S108, E501 - benchmark runner: scratch paths and result tables
 """svc-auth benchmarks, one command, one sitting.
 
 1. **Authenticated requests**: ``GET /ping`` behind a bearer token, served by uvicorn
@@ -16,7 +16,9 @@
     uv run python bench/auth_run.py --only http --rounds 1 --duration 5
 
 Redis: ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6390); when nothing answers there a
-throw-away ``redis-server`` is started on that port and stopped (by PID) at the end.
+throw-away ``redis-server`` (``_runner.ThrowawayRedis``) is started on that port and
+stopped (by PID) at the end. Servers, wrk and the rounds come from ``_runner.py``; wrk
+parsing and CPU accounting from the shared ``run_http.py``.
 The peer venv: ``--peer-python`` (default /tmp/bench-venvs/auth-peers/bin/python, made
 with ``uv venv`` + ``uv pip install -r ../shared/bench/requirements-http.txt
 fastapi-users[sqlalchemy]==15.0.5 aiosqlite``); the peer is skipped when it is missing.
@@ -28,22 +30,18 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("SVC_SHARED_BENCH", HERE.parents[1] / "shared" / "bench"))
-sys.path.append(str(SHARED))
-
-from _stats import summary  # noqa: E402
-from run_http import cpu_seconds, parse_wrk  # noqa: E402
+from _runner import HERE, SHARED_BENCH, Server, ThrowawayRedis, measure, run_rounds, wrk
+from _stats import summary
+from run_http import parse_wrk
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6390")
 PEER_APPS = {"fastapi_users_jwt": "auth_peer_apps"}
@@ -54,108 +52,51 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def _get(url: str, token: str | None) -> int:
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=2) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-def start(app: str, port: int, workdir: Path, python: str, module: str) -> tuple[Any, str | None]:
-    token_file = workdir / "token"
+def _server(app: str, a: argparse.Namespace, workdir: Path) -> Server:
+    """uvicorn for ``app`` (the peer from ``--peer-python``), its SQLite and keys in
+    ``workdir``; ready once ``GET /ping`` with the token the app wrote answers 200."""
     env = {
-        **os.environ,
         "BENCH_AUTH_DIR": str(workdir),
-        "BENCH_TOKEN_FILE": str(token_file),
+        "BENCH_TOKEN_FILE": str(workdir / "token"),
         "BENCH_REDIS_URL": REDIS_URL,
-        "SVC_SHARED_BENCH": str(SHARED),
+        "SVC_SHARED_BENCH": str(SHARED_BENCH),
     }
-    cmd = [
-        python,
-        "-m",
-        "uvicorn",
-        f"{module}:{app}",
-        "--factory",
-        "--app-dir",
-        str(HERE),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(cmd, cwd=HERE, env=env)
-    deadline = time.time() + 60
-    token: str | None = None
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"{app} exited with {server.returncode}")
-        try:
-            token = token_file.read_text().strip() if token_file.exists() else None
-            if _get(f"http://127.0.0.1:{port}/ping", token) == 200:
-                return server, token
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop(server)
-    raise RuntimeError(f"{app} not ready")
-
-
-def stop(server: Any) -> None:
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-def wrk(url: str, seconds: int, conns: int, headers: list[str], script: str | None) -> str:
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
-    for h in headers:
-        cmd += ["-H", h]
-    if script:
-        cmd += ["-s", script]
-    cmd.append(url)
-    return subprocess.run(
-        cmd, check=True, capture_output=True, text=True, timeout=seconds + 30
-    ).stdout
-
-
-def measure(
-    app: str,
-    a: argparse.Namespace,
-    *,
-    path: str = "/ping",
-    conns: int | None = None,
-    script: str | None = None,
-) -> dict[str, Any]:
-    module = PEER_APPS.get(app, "auth_apps")
     python = a.peer_python if app in PEER_APPS else sys.executable
-    with tempfile.TemporaryDirectory(prefix=f"auth-bench-{app}-") as tmp:
-        server, token = start(app, a.port, Path(tmp), python, module)
-        try:
-            headers = [f"Authorization: Bearer {token}"] if token and not script else []
-            url = f"http://127.0.0.1:{a.port}{path}"
-            wrk(url, a.warmup, conns or a.conns, headers, script)
-            cpu0 = cpu_seconds(server.pid)
-            out = wrk(url, a.duration, conns or a.conns, headers, script)
-            cpu1 = cpu_seconds(server.pid)
-        finally:
-            stop(server)
-    res = parse_wrk(out)
-    res["server_cpu_us_per_req"] = (cpu1 - cpu0) / max(res["requests"], 1) * 1e6
-    return res
+    target = f"{PEER_APPS.get(app, 'auth_apps')}:{app}"
+
+    def bearer() -> dict[str, str]:
+        token = _token(workdir)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    return Server(
+        target,
+        port=a.port,
+        python=python,
+        cwd=HERE,
+        env=env,
+        ready_headers=bearer,
+        ready_timeout=60,
+    )
+
+
+def _token(workdir: Path) -> str | None:
+    """The bearer token the app wrote to ``BENCH_TOKEN_FILE`` at startup, if any."""
+    token_file = workdir / "token"
+    return token_file.read_text().strip() if token_file.exists() else None
+
+
+def measure_app(app: str, a: argparse.Namespace) -> dict[str, Any]:
+    """One run of ``app``: a fresh server and workdir, warm-up, then ``GET /ping`` under load."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"auth-bench-{app}-") as tmp,
+        _server(app, a, Path(tmp)) as server,
+    ):
+        token = _token(Path(tmp))
+        headers = [f"Authorization: Bearer {token}"] if token else []
+        run = measure(
+            server, "/ping", warmup=a.warmup, duration=a.duration, conns=a.conns, headers=headers
+        )
+    return run.result(cpu_util=False)
 
 
 def raw_verify_rate(seconds: float) -> float:
@@ -196,15 +137,13 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
     result. A second reading that drift hardly moves: CPU per verify (raw, process
     time over the slice) / server CPU per login (from /proc).
     """
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(LOGIN_LUA)
-        script = fh.name
-    url = f"http://127.0.0.1:{a.port}/auth/login"
     pairs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="auth-bench-login-") as tmp:
-        server, _ = start("auth_login", a.port, Path(tmp), sys.executable, "auth_apps")
-        try:
-            wrk(url, a.warmup, a.login_conns, [], script)
+        script = Path(tmp) / "login.lua"
+        script.write_text(LOGIN_LUA)
+        with _server("auth_login", a, Path(tmp)) as server:
+            url = server.url("/auth/login")
+            wrk(url, a.warmup, a.login_conns, script=script)
             for i in range(a.login_pairs):
                 order = ("raw", "http") if i % 2 == 0 else ("http", "raw")
                 pair: dict[str, float] = {}
@@ -212,9 +151,9 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
                     if what == "raw":
                         pair["raw_rps"], pair["raw_cpu_us"] = raw_verify(a.slice)
                     else:
-                        cpu0 = cpu_seconds(server.pid)
-                        res = parse_wrk(wrk(url, a.slice, a.login_conns, [], script))
-                        cpu1 = cpu_seconds(server.pid)
+                        cpu0 = server.cpu_seconds()
+                        res = parse_wrk(wrk(url, a.slice, a.login_conns, script=script))
+                        cpu1 = server.cpu_seconds()
                         pair["http_rps"] = res["rps"]
                         pair["non2xx"] = res["non2xx"]
                         pair["http_cpu_us"] = (cpu1 - cpu0) / max(res["requests"], 1) * 1e6
@@ -228,9 +167,6 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
                     f"non2xx={pair['non2xx']:.0f}",
                     flush=True,
                 )
-        finally:
-            stop(server)
-            os.unlink(script)
     ratios = summary([p["ratio"] for p in pairs])
     cpu_ratios = summary([p["cpu_ratio"] for p in pairs])
     print(
@@ -244,35 +180,14 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
     return {"pairs": pairs, "ratio": ratios, "cpu_ratio": cpu_ratios}
 
 
-def ensure_redis() -> Any:
+def redis_answers(url: str) -> bool:
+    """True when a Redis server answers PING at ``url``."""
     import redis
 
     try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-        return None
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
     except redis.RedisError:
-        port = REDIS_URL.rsplit(":", 1)[1].split("/")[0]
-        proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                port,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(50):
-            try:
-                redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-                return proc
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise
+        return False
 
 
 def table(runs: dict[str, list[dict[str, Any]]], baseline: str) -> dict[str, Any]:
@@ -330,26 +245,23 @@ def main() -> None:
         apps.remove("fastapi_users_jwt")
     result: dict[str, Any] = {"params": vars(a)}
     needs_redis = any(app.startswith("auth_redis") for app in apps)
-    redis_proc = ensure_redis() if a.only in ("all", "http") and needs_redis else None
-    try:
+    with ExitStack() as stack:
+        if a.only in ("all", "http") and needs_redis and not redis_answers(REDIS_URL):
+            port = urlsplit(REDIS_URL).port or 6379
+            stack.enter_context(ThrowawayRedis(port))  # on BENCH_REDIS_URL's port
         if a.only in ("all", "http"):
-            runs: dict[str, list[dict[str, Any]]] = {app: [] for app in apps}
-            for r in range(a.rounds):
-                for app in apps[r % len(apps) :] + apps[: r % len(apps)]:
-                    res = measure(app, a)
-                    runs[app].append(res)
-                    print(
-                        f"round {r} {app:20s} rps={res['rps']:9.1f} p50={res['p50_ms']:.2f}ms "
-                        f"cpu/req={res['server_cpu_us_per_req']:.1f}us non2xx={res['non2xx']}",
-                        flush=True,
-                    )
+            runs = run_rounds(
+                apps,
+                a.rounds,
+                lambda app: measure_app(app, a),
+                lambda r, app, res: (
+                    f"round {r} {app:20s} rps={res['rps']:9.1f} p50={res['p50_ms']:.2f}ms "
+                    f"cpu/req={res['server_cpu_us_per_req']:.1f}us non2xx={res['non2xx']}"
+                ),
+            )
             result["http"] = table(runs, "fastapi_bare")
         if a.only in ("all", "login"):
             result["login"] = login_sitting(a)
-    finally:
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(10)
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=2, default=str))
 

@@ -14,7 +14,8 @@ Each scenario gets a fresh uvicorn (one worker, uvloop, httptools, no access log
 fresh SQLite file, a warm-up, then ``wrk -t1 -c32 -d<duration>s --latency`` with a Lua
 script that POSTs a JSON body. The order rotates every round. A throw-away redis-server is
 started on a free loopback port (``--redis-url`` to use another) and stopped by its PID.
-Reuses the shared ``run_http.py`` (wrk parsing, CPU accounting) by path.
+Servers, wrk, Redis and the rounds come from ``_runner.py``; wrk parsing and CPU accounting
+from the shared ``run_http.py``.
 Targets: ``*_first`` ≥ 0.85 x ``plain``; ``*_replay`` faster than ``plain``.
 """
 
@@ -22,23 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-SHARED_BENCH = Path(
-    os.environ.get("SVC_SHARED_BENCH", HERE.parents[1] / "shared" / "bench")
-).resolve()
-sys.path.insert(0, str(SHARED_BENCH))
-import run_http  # noqa: E402
+from _runner import Server, ThrowawayRedis, free_port, measure, run_rounds
 
 BODY = '{"name":"bench","qty":1}'
 LUA_FIRST = """
@@ -78,118 +70,25 @@ SCENARIOS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    msg = f"server not ready at {url}"
-    raise RuntimeError(msg)
-
-
-def run_scenario(name: str, env: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict:
+def run_scenario(
+    name: str, env: dict[str, str], args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    """One run of scenario ``name``: a fresh server and SQLite file, warm-up, then load."""
     app, lua = SCENARIOS[name]
     port = free_port()
     script = tmp / f"{name}.lua"
     script.write_text(lua)
-    run_env = {**os.environ, **env, "BENCH_DB": str(tmp / f"{name}-{port}.db")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        f"idempotency_apps:{app}",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(cmd, cwd=HERE, env=run_env)
-    url = f"http://127.0.0.1:{port}/items"
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/ping")
-        wrk = ["wrk", "-t1", f"-c{args.conns}", "--latency", "-s", str(script)]
-        subprocess.run(
-            [*wrk, f"-d{args.warmup}s", url],
-            check=True,
-            capture_output=True,
-            timeout=args.warmup + 30,
+    run_env = {**env, "BENCH_DB": str(tmp / f"{name}-{port}.db")}
+    with Server(f"idempotency_apps:{app}", port=port, env=run_env) as server:
+        run = measure(
+            server,
+            "/items",
+            warmup=args.warmup,
+            duration=args.duration,
+            conns=args.conns,
+            script=script,
         )
-        cpu0 = run_http.cpu_seconds(server.pid)
-        out = subprocess.run(
-            [*wrk, f"-d{args.duration}s", url],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=args.duration + 30,
-        ).stdout
-        cpu1 = run_http.cpu_seconds(server.pid)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    res = run_http.parse_wrk(out)
-    res["server_cpu_us_per_req"] = (cpu1 - cpu0) / max(1, res["requests"]) * 1e6
-    return res
-
-
-class RedisServer:
-    """A redis-server of this run's own on a free loopback port, stopped by PID."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        msg = "redis-server did not start"
-        raise RuntimeError(msg)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+    return run.result(cpu_util=False)
 
 
 def main() -> None:
@@ -203,31 +102,24 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = [n for n in args.scenarios.split(",") if n]
-    redis = None
     env: dict[str, str] = {}
-    if any(n.startswith("redis") for n in names):
-        if args.redis_url:
-            env["BENCH_REDIS_URL"] = args.redis_url
-        elif shutil.which("redis-server"):
-            redis = RedisServer()
-            env["BENCH_REDIS_URL"] = redis.url
-    results: dict[str, list[dict]] = {n: [] for n in names}
-    try:
-        with tempfile.TemporaryDirectory(prefix="idem-bench-") as tmp:
-            for rnd in range(args.rounds):
-                order = names[rnd % len(names) :] + names[: rnd % len(names)]
-                for name in order:
-                    res = run_scenario(name, env, args, Path(tmp))
-                    results[name].append(res)
-                    print(
-                        f"round {rnd + 1} {name:13s} {res['rps']:9.1f} rps "
-                        f"p50 {res['p50_ms']:6.2f} ms p99 {res['p99_ms']:6.2f} ms "
-                        f"cpu {res['server_cpu_us_per_req']:7.1f} us/req non2xx {res['non2xx']}",
-                        flush=True,
-                    )
-    finally:
-        if redis is not None:
-            redis.stop()
+    with ExitStack() as stack:
+        if any(n.startswith("redis") for n in names):
+            if args.redis_url:
+                env["BENCH_REDIS_URL"] = args.redis_url
+            elif shutil.which("redis-server"):
+                env["BENCH_REDIS_URL"] = stack.enter_context(ThrowawayRedis()).url
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idem-bench-")))
+        results = run_rounds(
+            names,
+            args.rounds,
+            lambda name: run_scenario(name, env, args, tmp),
+            lambda rnd, name, res: (
+                f"round {rnd + 1} {name:13s} {res['rps']:9.1f} rps "
+                f"p50 {res['p50_ms']:6.2f} ms p99 {res['p99_ms']:6.2f} ms "
+                f"cpu {res['server_cpu_us_per_req']:7.1f} us/req non2xx {res['non2xx']}"
+            ),
+        )
     plain = results.get("plain")
     base = statistics.median(r["rps"] for r in plain) if plain else None
     print("\n| scenario | median RPS | p50 ms | p99 ms | CPU µs/req | x plain |")
