@@ -208,3 +208,36 @@ async def test_an_unhandled_error_is_a_generic_500(
 async def test_an_empty_text_body_is_a_missing_body_not_a_415(client: httpx.AsyncClient) -> None:
     response = await client.post("/items", content=b"", headers={"content-type": "text/plain"})
     assert response.status_code == 422
+
+
+async def test_an_expected_refusal_is_one_warning_line_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class RefusedError(ServiceUnavailableError):
+        expected = True
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/refused")
+    async def refused() -> None:
+        raise RefusedError("breaker open")
+
+    @app.get("/broken")
+    async def broken() -> None:
+        raise ServiceUnavailableError("database gone")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        with caplog.at_level(logging.WARNING, logger="svc_core.errors"):
+            assert (await c.get("/refused")).status_code == 503
+        (record,) = caplog.records
+        assert record.levelno == logging.WARNING
+        assert record.exc_info is None
+        assert "breaker open" in record.getMessage()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="svc_core.errors"):
+            assert (await c.get("/broken")).status_code == 503
+        (record,) = caplog.records
+        assert record.levelno == logging.ERROR
+        assert record.exc_info is not None

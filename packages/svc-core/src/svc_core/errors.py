@@ -42,6 +42,7 @@ __all__ = [
     "UnauthorizedError",
     "UnprocessableError",
     "install_error_handlers",
+    "log_server_error",
     "problem_body",
     "problem_bytes",
     "problem_response",
@@ -122,6 +123,10 @@ class SvcError(Exception):
     status_code: ClassVar[int] = 500
     type_slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal Server Error"
+    #: A deliberate refusal with a 5xx status (an open circuit breaker, maintenance mode,
+    #: a limiter failing closed): logged as one WARNING line without a traceback, where
+    #: other 5xx errors are logged at ERROR with theirs.
+    expected: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -339,6 +344,20 @@ def _unsupported_body(body: Any, errors: Sequence[Any]) -> bool:
     return any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
 
 
+def log_server_error(exc: SvcError, where: str = "", *, log: logging.Logger | None = None) -> None:
+    """Log a 5xx :class:`SvcError`: WARNING without traceback when ``expected``, else ERROR.
+
+    Never the request's body or headers; ``where`` is a route template at most. ``log``
+    defaults to the ``svc_core.errors`` logger.
+    """
+    target = log or logger
+    suffix = f" ({where})" if where else ""
+    if exc.expected:
+        target.warning("request refused%s: %s: %s", suffix, type(exc).__name__, exc.detail)
+    else:
+        target.error("request failed%s: %s", suffix, type(exc).__name__, exc_info=exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json exception handlers on ``app``.
 
@@ -356,7 +375,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def svc_error_handler(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SvcError)
         if exc.status_code >= 500:
-            logger.error("request failed: %s", type(exc).__name__, exc_info=exc)
+            log_server_error(exc)
         return problem_response(
             exc.status_code,
             headers=exc.headers,

@@ -27,6 +27,7 @@ class MaintenanceError(SvcObsError):
     """The service is in maintenance mode; retry after ``Retry-After`` seconds."""
 
     status_code = 503
+    expected = True  # a deliberate refusal: one WARNING line, no traceback
     type_slug = "maintenance"
     title = "Service Under Maintenance"
 
@@ -40,6 +41,7 @@ class CircuitOpenError(SvcObsError):
     """
 
     status_code = 503
+    expected = True  # a deliberate refusal: one WARNING line, no traceback
     type_slug = "circuit-open"
     title = "Circuit Open"
 

@@ -72,6 +72,7 @@ class RateLimiterUnavailableError(SvcRatelimitError):
     """The limiter's store is unreachable and the policy fails closed (HTTP 503)."""
 
     status_code = 503
+    expected = True  # a deliberate refusal: one WARNING line, no traceback
     type_slug = "service-unavailable"
     title = "Service Unavailable"
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from svc_core.errors import SvcError
+from svc_core.errors import SvcError, log_server_error
 from svc_core.http._asgi import encode_headers, send_problem
 
 if TYPE_CHECKING:
@@ -85,9 +85,7 @@ class ErrorBoundaryMiddleware:
     async def _answer(scope: Scope, send: Send, exc: Exception) -> None:
         if isinstance(exc, SvcError):
             if exc.status_code >= 500:
-                logger.error(
-                    "request failed (%s): %s", _where(scope), type(exc).__name__, exc_info=exc
-                )
+                log_server_error(exc, _where(scope), log=logger)
             await send_problem(
                 send,
                 exc.status_code,
