@@ -100,7 +100,7 @@ def _app(redis_url: str | None, params: Argon2Params, *, ping: str) -> FastAPI:
     if ping == "context":
         # The middleware authenticated the request; the handler reads svc-core's context
         # (what require_auth does, without FastAPI's per-dependency cost).
-        @app.get("/ping")
+        @app.get("/ping", response_model=None)
         async def ping_context() -> dict[str, Any]:
             if get_principal() is None:
                 raise InvalidTokenError
@@ -108,13 +108,13 @@ def _app(redis_url: str | None, params: Argon2Params, *, ping: str) -> FastAPI:
 
     elif ping == "depends":
 
-        @app.get("/ping")
+        @app.get("/ping", response_model=None)
         async def ping_depends(_: Annotated[Principal, Depends(require_auth)]) -> dict[str, Any]:
             return {"ok": True}
 
     else:
 
-        @app.get("/ping")
+        @app.get("/ping", response_model=None)
         async def open_ping() -> dict[str, Any]:
             return {"ok": True}
 
@@ -150,7 +150,7 @@ def fastapi_dep() -> FastAPI:
 
     app = FastAPI()
 
-    @app.get("/ping", dependencies=[Depends(nothing)])
+    @app.get("/ping", dependencies=[Depends(nothing)], response_model=None)
     async def ping() -> dict[str, Any]:
         return {"ok": True}
 

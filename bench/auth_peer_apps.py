@@ -82,7 +82,7 @@ def fastapi_users_jwt() -> FastAPI:
     app = FastAPI(lifespan=lifespan)
     app.include_router(users.get_auth_router(backend), prefix="/auth/jwt")
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=None)
     async def ping(user: User = Depends(current_user)) -> dict[str, bool]:  # noqa: B008
         return {"ok": True}
 

@@ -82,7 +82,7 @@ def fastapi_app(stack: str | None = None) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=None)
     async def ping() -> dict[str, bool]:
         return {"ok": True}
 

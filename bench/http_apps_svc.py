@@ -42,7 +42,7 @@ def _svc_core_app(**settings: Any) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=None)
     async def ping() -> dict[str, bool]:
         return {"ok": True}
 

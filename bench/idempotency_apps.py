@@ -71,7 +71,7 @@ def _build(kv: KV | None) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
     install_error_handlers(app)
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=None)
     async def ping() -> dict[str, bool]:
         return {"ok": True}
 

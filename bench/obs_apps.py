@@ -25,7 +25,7 @@ from svc_obs import Maintenance, MaintenanceMiddleware, MetricsEndpointMiddlewar
 def _app() -> FastAPI:
     app = FastAPI()
 
-    @app.get("/ping")
+    @app.get("/ping", response_model=None)
     async def ping() -> dict[str, bool]:
         return {"ok": True}
 

@@ -56,7 +56,7 @@ def _app(kv: KV, *, route: bool) -> FastAPI:
     assert policy is not None
     deps = [Depends(rate_limit(policy, service=service))] if route else []
 
-    @app.get("/ping", dependencies=deps)
+    @app.get("/ping", dependencies=deps, response_model=None)
     async def ping() -> dict[str, bool]:
         return {"ok": True}
 

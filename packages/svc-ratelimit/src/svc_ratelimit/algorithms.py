@@ -22,14 +22,16 @@ bit. Times are whole milliseconds.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, TypeAlias
 
-from svc_core.kv import LocalState, Script
+from svc_core.kv import LocalBody, LocalState, Script
 
 __all__ = [
     "ALGORITHMS",
     "CONCURRENCY_ACQUIRE",
     "CONCURRENCY_RELEASE",
+    "CORES",
     "FIXED_WINDOW",
     "GCRA",
     "SLIDING_WINDOW",
@@ -55,6 +57,20 @@ def _now_ms(now: float) -> int:
 
 def _limits(args: list[bytes]) -> list[tuple[float, float]]:
     return [(float(args[i]), float(args[i + 1])) for i in range(1, len(args), 2)]
+
+
+#: One key's state as numbers (``None``: no state): fixed window ``(start, count)``,
+#: sliding window ``(index, current, previous)``, GCRA ``(tat,)``.
+State: TypeAlias = tuple[float, ...]
+#: An algorithm's arithmetic, shared by the memory twin of its Lua body and by the
+#: native in-process store (:class:`~svc_ratelimit.local.LocalRates`):
+#: ``(states, now_ms, cost, limits) -> (reply, writes)`` where ``limits`` holds
+#: ``(quota, window_ms)`` pairs and ``writes`` (``None`` when refused) the new state and
+#: its time to live in milliseconds per key.
+Core: TypeAlias = Callable[
+    [Sequence["State | None"], int, float, Sequence[tuple[float, float]]],
+    tuple[list[int], "list[tuple[State, float]] | None"],
+]
 
 
 # ------------------------------------------------------------------ fixed window
@@ -95,33 +111,40 @@ return reply
 )
 
 
-def _fixed_local(state: LocalState, keys: list[str], args: list[bytes], now_s: float) -> list[int]:
-    now, cost = _now_ms(now_s), float(args[0])
-    limits = _limits(args)
+def _fixed_core(
+    states: Sequence[State | None], now: int, cost: float, limits: Sequence[tuple[float, float]]
+) -> tuple[list[int], list[tuple[State, float]] | None]:
     allowed = True
     found: list[tuple[float, float]] = []
-    for key, (q, w) in zip(keys, limits, strict=True):
+    for state, (q, w) in zip(states, limits, strict=True):
         start, count = float(now), 0.0
-        value = state.get(key)
-        if value is not None:
-            s, _, c = value.partition(b":")
-            if s.isdigit() and c.isdigit() and float(s) + w > now:
-                start, count = float(s), float(c)
+        if state is not None and state[0] + w > now:
+            start, count = float(state[0]), float(state[1])
         found.append((start, count))
         if count + cost > q:
             allowed = False
     reply = [int(allowed)]
-    for key, (q, w), (start, seen) in zip(keys, limits, found, strict=True):
+    writes: list[tuple[State, float]] | None = [] if allowed else None
+    for (q, w), (start, seen) in zip(limits, found, strict=True):
         reset = start + w - now
         retry = 0.0
         count = seen
-        if allowed:
+        if writes is not None:
             count += cost
-            state.set(key, f"{int(start)}:{int(count)}", ttl=reset / 1000)
+            writes.append(((int(start), int(count)), reset))
         elif count + cost > q:
             retry = reset
         reply += [int(max(q - count, 0)), int(reset), int(retry)]
-    return reply
+    return reply, writes
+
+
+def _parse_fixed(value: bytes) -> State | None:
+    s, _, c = value.partition(b":")
+    return (int(s), int(c)) if s.isdigit() and c.isdigit() else None
+
+
+def _encode_fixed(state: State) -> str:
+    return f"{int(state[0])}:{int(state[1])}"
 
 
 # ------------------------------------------------------------ sliding window counter
@@ -174,50 +197,63 @@ return reply
 )
 
 
-def _sliding_local(
-    state: LocalState, keys: list[str], args: list[bytes], now_s: float
-) -> list[int]:
-    # Written for speed (it runs on every request of the embedded profile), in the
-    # Lua body's order of operations so that both give the same doubles.
-    now = math.floor(now_s * 1000)
-    cost = float(args[0])
+def _sliding_core(
+    states: Sequence[State | None], now: int, cost: float, limits: Sequence[tuple[float, float]]
+) -> tuple[list[int], list[tuple[State, float]] | None]:
+    # Written for speed (it runs on every request of the embedded profile). Every value
+    # is a whole number of milliseconds or units held in a double (far below 2**53), so
+    # the arithmetic is exact and follows the Lua body's order where it divides.
     allowed = True
     found = []
-    i = 1
-    for key in keys:
-        q, w = float(args[i]), float(args[i + 1])
-        i += 2
-        idx = math.floor(now / w)
-        c = p = 0.0
-        value = state.get(key)
-        if value is not None:
-            parts = value.split(b":")
-            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit():
-                si = int(parts[0])
-                if si == idx:
-                    c, p = float(parts[1]), float(parts[2])
-                elif si == idx - 1:
-                    p = float(parts[1])
-        elapsed = now - idx * w
-        found.append((q, w, c, p, idx, elapsed))
-        if p * (w - elapsed) / w + c + cost > q:
+    for i, (q, w) in enumerate(limits):
+        state = states[i]
+        idx = int(now / w)  # floor: now >= 0
+        left = w - (now - idx * w)  # the window's unelapsed part
+        if state is None:
+            c = p = 0.0
+        elif state[0] == idx:
+            c, p = state[1], state[2]
+        elif state[0] == idx - 1:
+            c, p = 0.0, state[1]
+        else:
+            c = p = 0.0
+        estimate = p * left / w + c
+        found.append((q, w, c, p, idx, left, estimate))
+        if estimate + cost > q:
             allowed = False
-    reply = [1 if allowed else 0]
-    for key, (q, w, seen, p, idx, elapsed) in zip(keys, found, strict=True):
-        c = seen
+    if allowed:
+        reply = [1]
+        writes: list[tuple[State, float]] = []
+        for q, w, seen, p, idx, left, _ in found:
+            c = seen + cost
+            writes.append(((idx, c, p), w + left))
+            remaining = math.floor(q - (p * left / w + c))
+            reply += (remaining if remaining > 0 else 0, int(left), 0)
+        return reply, writes
+    reply = [0]
+    for q, w, c, p, _, left, estimate in found:
         retry = 0
-        if allowed:
-            c += cost
-            state.set(key, f"{idx}:{int(c)}:{int(p)}", ttl=(2 * w - elapsed) / 1000)
-        elif p * (w - elapsed) / w + c + cost > q:
+        if estimate + cost > q:
             if c + cost <= q:
+                elapsed = w - left  # exact; the Lua body's order below
                 retry = math.ceil(w - (q - cost - c) * w / p - elapsed)
             else:
-                retry = int(w - elapsed) + max(math.ceil(w - (q - cost) * w / c), 0)
+                retry = int(left) + max(math.ceil(w - (q - cost) * w / c), 0)
             retry = max(retry, 1)
-        remaining = math.floor(q - (p * (w - elapsed) / w + c))
-        reply += [remaining if remaining > 0 else 0, int(w - elapsed), retry]
-    return reply
+        remaining = math.floor(q - estimate)
+        reply += (remaining if remaining > 0 else 0, int(left), retry)
+    return reply, None
+
+
+def _parse_sliding(value: bytes) -> State | None:
+    parts = value.split(b":")
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit():
+        return (int(parts[0]), float(parts[1]), float(parts[2]))
+    return None
+
+
+def _encode_sliding(state: State) -> str:
+    return f"{int(state[0])}:{int(state[1])}:{int(state[2])}"
 
 
 # ------------------------------------------------------------------ GCRA (token bucket)
@@ -257,41 +293,86 @@ return reply
 )
 
 
-def _gcra_local(state: LocalState, keys: list[str], args: list[bytes], now_s: float) -> list[int]:
-    now, cost = float(_now_ms(now_s)), float(args[0])
-    limits = _limits(args)
+def _gcra_core(
+    states: Sequence[State | None], now_ms: int, cost: float, limits: Sequence[tuple[float, float]]
+) -> tuple[list[int], list[tuple[State, float]] | None]:
+    now = float(now_ms)
     allowed = True
     tats: list[float] = []
-    for key, (q, w) in zip(keys, limits, strict=True):
-        raw = state.get(key)
-        try:
-            tat = float(raw) if raw is not None else now
-        except ValueError:
-            tat = now
+    for state, (q, w) in zip(states, limits, strict=True):
+        tat = state[0] if state is not None else now
         tat = max(tat, now)
         tats.append(tat)
         if tat + cost * (w / q) - now > w + 0.001:
             allowed = False
     reply = [int(allowed)]
-    for key, (q, w), tat0 in zip(keys, limits, tats, strict=True):
+    writes: list[tuple[State, float]] | None = [] if allowed else None
+    for (q, w), tat0 in zip(limits, tats, strict=True):
         t = w / q
         tat = tat0
         new_tat = tat + cost * t
         retry = 0
-        if allowed:
+        if writes is not None:
+            # Stored rounded as Lua's string.format('%.3f') stores it (printf rounding),
+            # so the next decision reads the same number on every store.
             tat = new_tat
-            # printf formatting on purpose: the exact twin of Lua's string.format.
-            state.set(key, "%.3f" % tat, ttl=max(math.ceil(tat - now), 1) / 1000)  # noqa: UP031
+            writes.append(((float("%.3f" % tat),), max(math.ceil(tat - now), 1)))  # noqa: UP031
         elif new_tat - now > w + 0.001:
             retry = max(math.ceil(new_tat - now - w), 1)
         remaining = max(math.floor((w - (tat - now)) / t + 0.000001), 0)
         reply += [int(remaining), math.ceil(tat - now), int(retry)]
-    return reply
+    return reply, writes
 
 
-FIXED_WINDOW = Script(name="ratelimit.fixed_window", lua=_FIXED_LUA, local=_fixed_local)
-SLIDING_WINDOW = Script(name="ratelimit.sliding_window", lua=_SLIDING_LUA, local=_sliding_local)
-GCRA = Script(name="ratelimit.gcra", lua=_GCRA_LUA, local=_gcra_local)
+def _parse_gcra(value: bytes) -> State | None:
+    try:
+        return (float(value),)
+    except ValueError:
+        return None
+
+
+def _encode_gcra(state: State) -> str:
+    return "%.3f" % state[0]  # noqa: UP031 - the exact twin of Lua's string.format
+
+
+def _twin(
+    core: Core, parse: Callable[[bytes], State | None], encode: Callable[[State], str]
+) -> LocalBody:
+    """The memory store's body of a rate script: its bytes values through ``core``."""
+
+    def local(state: LocalState, keys: list[str], args: list[bytes], now_s: float) -> list[int]:
+        states = []
+        for key in keys:
+            value = state.get(key)
+            states.append(parse(value) if value is not None else None)
+        reply, writes = core(states, _now_ms(now_s), float(args[0]), _limits(args))
+        for key, (new, ttl) in zip(keys, writes or (), strict=False):
+            state.set(key, encode(new), ttl=ttl / 1000)
+        return reply
+
+    return local
+
+
+#: The arithmetic of each algorithm by name (see :data:`Core`).
+CORES: dict[str, Core] = {
+    "fixed_window": _fixed_core,
+    "sliding_window": _sliding_core,
+    "gcra": _gcra_core,
+}
+
+FIXED_WINDOW = Script(
+    name="ratelimit.fixed_window",
+    lua=_FIXED_LUA,
+    local=_twin(_fixed_core, _parse_fixed, _encode_fixed),
+)
+SLIDING_WINDOW = Script(
+    name="ratelimit.sliding_window",
+    lua=_SLIDING_LUA,
+    local=_twin(_sliding_core, _parse_sliding, _encode_sliding),
+)
+GCRA = Script(
+    name="ratelimit.gcra", lua=_GCRA_LUA, local=_twin(_gcra_core, _parse_gcra, _encode_gcra)
+)
 
 #: The rate algorithms by name.
 ALGORITHMS: dict[str, Script] = {

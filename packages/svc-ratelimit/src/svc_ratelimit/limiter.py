@@ -29,6 +29,7 @@ from svc_ratelimit.algorithms import (
 )
 from svc_ratelimit.errors import RateLimiterUnavailableError, RateLimitExceededError
 from svc_ratelimit.keys import partition_key, storage_keys
+from svc_ratelimit.local import LocalRates
 from svc_ratelimit.metrics import limiter_metrics
 from svc_ratelimit.policy import Decision, KeyBy, Policy, StoreErrorMode
 
@@ -120,7 +121,11 @@ class RateLimiter:
         self.on_store_error: StoreErrorMode = on_store_error
         self._retry_after = retry_store_after
         self._prefix = key_prefix
-        self._local = MemoryKV(kv.namespace)
+        # On the memory store the rate algorithms run natively (same arithmetic, numbers
+        # instead of the Redis twin's strings); the ``local`` fallback does too.
+        self._native = LocalRates(kv.clock) if isinstance(kv, MemoryKV) else None
+        self._local_rates = LocalRates()
+        self._local = MemoryKV(kv.namespace)  # concurrency slots while the store is down
         self._clock = clock
         self._down_until = 0.0
         self._degraded = False
@@ -173,6 +178,8 @@ class RateLimiter:
         """
         tid = get_tenant_id() if tenant is True else (tenant or None)
         keys = self.keys(policy, identity, tid if isinstance(tid, str) else None)
+        if self._native is not None:
+            return self._decide_native(self._native, policy, keys)
         script = ALGORITHMS[policy.algorithm]
         if not (self._down_until and self._clock() < self._down_until):
             try:
@@ -194,16 +201,51 @@ class RateLimiter:
         if mode == "closed":
             self._count(policy.name, "fail_closed")
             raise RateLimiterUnavailableError(max(1, round(self._retry_after)))
-        reply = await self._local.run(script, keys, policy.script_args)
+        reply = self._local_rates.hit(policy.algorithm, keys, policy.cost, policy.limits_ms)
         decision = Decision.from_reply(policy, reply, degraded=True)
         self._count(policy.name, "local_allowed" if decision.allowed else "local_rejected")
+        return decision
+
+    @property
+    def in_process(self) -> bool:
+        """Whether decisions are taken in this process (the memory store): then
+        :meth:`hit_nowait` decides without awaiting."""
+        return self._native is not None
+
+    def hit_nowait(self, policy: Policy, identity: str, tenant: str | None) -> Decision:
+        """:meth:`hit` without awaiting, for the in-process store (the middleware's fast
+        path on the embedded profile).
+
+        Raises:
+            RuntimeError: The store is remote (:attr:`in_process` is false).
+        """
+        native = self._native
+        if native is None:
+            msg = "hit_nowait() needs the in-process store; await hit() instead"
+            raise RuntimeError(msg)
+        keys = self._keys.get((policy.key_id, identity, tenant))
+        if keys is None:
+            keys = self.keys(policy, identity, tenant)
+        return self._decide_native(native, policy, keys)
+
+    def _decide_native(self, native: LocalRates, policy: Policy, keys: list[str]) -> Decision:
+        reply = native.hit(policy.algorithm, keys, policy.cost, policy.limits_ms)
+        decision = Decision.from_reply(policy, reply)
+        if reply[0]:
+            self._count(policy.name, "allowed")
+        else:
+            self._count(policy.name, "rejected")
+            self._rejected(policy.name, keys[0])
         return decision
 
     async def reset(self, policy: Policy, identity: str, *, tenant: str | None = None) -> None:
         """Forget the counts of one partition under ``policy`` (an operator's unblock)."""
         keys = self.keys(policy, identity, tenant)
-        await self.kv.delete(*keys)
-        await self._local.delete(*keys)
+        if self._native is not None:
+            self._native.delete(*keys)
+        else:
+            await self.kv.delete(*keys)
+        self._local_rates.delete(*keys)
 
     @asynccontextmanager
     async def concurrency(

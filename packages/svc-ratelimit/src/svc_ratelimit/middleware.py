@@ -89,6 +89,28 @@ class RateLimitService:
             policy = resolved
         return await self.limiter.hit(policy, identity, tenant=tenant)
 
+    def decide_nowait(
+        self, scope: Scope, policy: Policy, *, by_client: bool = False
+    ) -> Decision | None:
+        """:meth:`decide` without awaiting, or ``None`` when it must be awaited.
+
+        Possible when the limiter decides in this process and no per-tenant or per-plan
+        override has to be looked up (an anonymous caller outside any tenant, or no
+        resolver): the embedded profile's common case.
+        """
+        limiter = self.limiter
+        if not limiter.in_process:
+            return None
+        principal = get_principal()
+        tenant = _tenant_of(principal)
+        if self.resolver is not None and (tenant is not None or principal is not None):
+            return None
+        if principal is not None and not by_client and policy.key_by == "principal":
+            identity = "p:" + principal.subject
+        else:
+            identity = "ip:" + self.client_address(scope)
+        return limiter.hit_nowait(policy, identity, tenant)
+
 
 def _split(patterns: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
     exact = {p for p in patterns if not p.endswith("*")}
@@ -204,7 +226,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            decision = await self.service.decide(scope, policy, by_client=is_auth)
+            decision = self.service.decide_nowait(scope, policy, by_client=is_auth)
+            if decision is None:
+                decision = await self.service.decide(scope, policy, by_client=is_auth)
         except RateLimiterUnavailableError as exc:
             await send_error(send, exc)
             return

@@ -55,6 +55,8 @@ class Policy:
     _quoted: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _key_id: str = field(init=False, repr=False, compare=False)
     _policy_header_raw: bytes = field(init=False, repr=False, compare=False)
+    _limits_ms: tuple[tuple[float, float], ...] = field(init=False, repr=False, compare=False)
+    _quoted_raw: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -90,7 +92,13 @@ class Policy:
         for limit in self.limits:
             args += [str(limit.amount).encode(), str(limit.window * 1000).encode()]
         object.__setattr__(self, "_args", tuple(args))
+        object.__setattr__(
+            self,
+            "_limits_ms",
+            tuple((float(limit.amount), float(limit.window * 1000)) for limit in self.limits),
+        )
         object.__setattr__(self, "_quoted", tuple(sf_string(item) for item in items))
+        object.__setattr__(self, "_quoted_raw", self._quoted[0].encode("latin-1"))
         object.__setattr__(self, "_policy_header_raw", self._policy_header.encode("latin-1"))
         windows = ",".join(str(limit.window) for limit in self.limits)
         object.__setattr__(self, "_key_id", f"{self.name}:{self.algorithm}:{windows}")
@@ -132,6 +140,11 @@ class Policy:
         return self._args
 
     @property
+    def limits_ms(self) -> tuple[tuple[float, float], ...]:
+        """``(quota, window_ms)`` per limit, as the in-process store takes them."""
+        return self._limits_ms
+
+    @property
     def policy_header_raw(self) -> bytes:
         """:attr:`policy_header` as bytes, for raw ASGI headers."""
         return self._policy_header_raw
@@ -140,6 +153,11 @@ class Policy:
     def key_id(self) -> str:
         """What identifies the policy's storage keys: name, algorithm and windows."""
         return self._key_id
+
+    @property
+    def quoted_raw(self) -> bytes:
+        """The first item as an sf-string in bytes (the one-limit header's name)."""
+        return self._quoted_raw
 
     @property
     def quoted_items(self) -> tuple[str, ...]:
@@ -186,14 +204,23 @@ class Decision:
     @classmethod
     def from_reply(cls, policy: Policy, reply: list[int], *, degraded: bool = False) -> Decision:
         """Build a decision from an algorithm script's reply (see :mod:`.algorithms`)."""
+        # Milliseconds to whole seconds, rounded up: never announce an early reset.
+        if len(reply) == 4:  # one limit: the common case, without the loop
+            quota = QuotaState(
+                policy.items[0],
+                policy.limits[0],
+                reply[1],
+                -(-reply[2] // 1000),
+                -(-reply[3] // 1000),
+            )
+            return cls(reply[0] == 1, policy, (quota,), degraded)
         quotas = []
         i = 1
         for name, limit in zip(policy.items, policy.limits, strict=True):
-            # Milliseconds to whole seconds, rounded up: never announce an early reset.
             reset, retry = -(-reply[i + 1] // 1000), -(-reply[i + 2] // 1000)
             quotas.append(QuotaState(name, limit, reply[i], reset, retry))
             i += 3
-        return cls(bool(reply[0]), policy, tuple(quotas), degraded)
+        return cls(reply[0] == 1, policy, tuple(quotas), degraded)
 
     @property
     def violated(self) -> list[str]:
@@ -232,8 +259,13 @@ class Decision:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """:meth:`headers` as raw ASGI header pairs."""
-        if not self.quotas:
+        quotas = self.quotas
+        if not quotas:
             return []
+        if self.allowed and len(quotas) == 1:  # the common case, formatted directly
+            quota = quotas[0]
+            state = b"%s;r=%d;t=%d" % (self.policy.quoted_raw, quota.remaining, quota.reset)
+            return [(b"ratelimit-policy", self.policy.policy_header_raw), (b"ratelimit", state)]
         return [
             (b"ratelimit-policy", self.policy.policy_header_raw),
             (b"ratelimit", self._state().encode("latin-1")),

@@ -185,6 +185,11 @@ class MemoryKV(KVHelpers):
         """The prefix applied to every key."""
         return self._namespace
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The store clock (seconds since the epoch), for state kept beside the store."""
+        return self._clock
+
     @contextmanager
     def _atomic(self) -> Iterator[_State]:
         with self._lock:
