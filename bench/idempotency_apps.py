@@ -36,8 +36,11 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 METADATA = MetaData()
+#: ``BENCH_DATABASE_URL`` (e.g. the machine's Postgres) puts the handler's table there, under
+#: a per-process name dropped at shutdown; otherwise a SQLite file (``BENCH_DB``).
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "")
 ITEMS = Table(
-    "bench_items",
+    f"bench_items_{os.getpid()}" if DATABASE_URL else "bench_items",
     METADATA,
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False),
@@ -50,20 +53,25 @@ class ItemIn(BaseModel):
     qty: int = 1
 
 
-def _db_url() -> str:
+def _database() -> Database:
+    if DATABASE_URL:
+        return Database(DATABASE_URL, pool_size=8, max_overflow=0)
     path = os.environ.get("BENCH_DB") or str(Path(tempfile.mkdtemp()) / "bench.db")
-    return f"sqlite+aiosqlite:///{path}"
+    # One connection: SQLite has one writer; a queue in the pool beats busy-waiting.
+    return Database(f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0)
 
 
 def _build(kv: KV | None) -> FastAPI:
-    # One connection: SQLite has one writer; a queue in the pool beats busy-waiting.
-    db = Database(_db_url(), pool_size=1, max_overflow=0)
+    db = _database()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with db.engine.begin() as conn:
             await conn.run_sync(METADATA.create_all)
         yield
+        if DATABASE_URL:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(METADATA.drop_all)
         await db.aclose()
         if kv is not None:
             await kv.aclose()

@@ -30,7 +30,15 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from _runner import Server, ThrowawayRedis, free_port, measure, run_rounds
+from _runner import (
+    Server,
+    ThrowawayRedis,
+    free_port,
+    interleaved,
+    interleaved_table,
+    measure,
+    run_rounds,
+)
 
 BODY = '{"name":"bench","qty":1}'
 LUA_FIRST = """
@@ -91,8 +99,58 @@ def run_scenario(
     return run.result(cpu_util=False)
 
 
+def interleaved_sittings(args: argparse.Namespace) -> None:
+    """First requests, paired per cycle with the same route without idempotency, on each
+    profile: embedded (SQLite handler, memory store) and production (Postgres handler,
+    Redis store). Every server of a profile runs at once; wrk POSTs a new key per request
+    to all of them (the plain route ignores the header)."""
+    out: dict[str, Any] = {}
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="idem-bench-")))
+        script = tmp / "first.lua"
+        script.write_text(LUA_FIRST)
+        redis_url = args.redis_url or stack.enter_context(ThrowawayRedis()).url
+        profiles = {
+            "embedded": {"plain": "plain", "idem_memory": "idem_memory"},
+            "production": {"plain_pg": "plain", "idem_redis_pg": "idem_redis"},
+        }
+        for profile, apps in profiles.items():
+            servers = {}
+            for name, factory in apps.items():
+                env = {"BENCH_REDIS_URL": redis_url, "BENCH_DB": str(tmp / f"{name}.db")}
+                if profile == "production":
+                    env["BENCH_DATABASE_URL"] = args.database_url
+                servers[name] = stack.enter_context(
+                    Server(f"idempotency_apps:{factory}", port=free_port(), env=env)
+                )
+            baseline = next(iter(apps))
+            print(f"\n## {profile}", flush=True)
+            result = interleaved(
+                servers,
+                baseline,
+                "/items",
+                cycles=args.interleave,
+                seconds=args.slice,
+                conns=args.conns,
+                script=script,
+            )
+            print(interleaved_table(result, baseline))
+            out[profile] = result
+            for server in servers.values():
+                server.stop()
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--interleave", type=int, default=0, help="cycles (paired sittings)")
+    ap.add_argument("--slice", type=int, default=4, help="seconds per interleaved slice")
+    ap.add_argument(
+        "--database-url",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        help="the production profile's handler database",
+    )
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
@@ -101,6 +159,9 @@ def main() -> None:
     ap.add_argument("--redis-url", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.interleave:
+        interleaved_sittings(args)
+        return
     names = [n for n in args.scenarios.split(",") if n]
     env: dict[str, str] = {}
     with ExitStack() as stack:

@@ -196,3 +196,41 @@ def test_cli_reports_the_outbox_and_purges(tmp_path: Any, monkeypatch: pytest.Mo
     purged = runner.invoke(idempotency_app, ["purge"])
     assert json.loads(purged.output) == {"records": 0, "inbox": 0}
     assert json.loads(runner.invoke(idempotency_app, ["dead"]).output) == []
+
+
+async def test_one_renewal_task_keeps_every_held_claim(kv: KV) -> None:
+    idem = Idempotency(kv, lease=0.6)
+    claims = [await idem.begin(f"held-{i}", "fp") for i in range(3)]
+    for claim in claims:
+        assert isinstance(claim, Claim)
+        idem.keep_alive(claim)
+    await asyncio.sleep(1.5)  # more than two leases: only renewal keeps them
+    for i in range(3):
+        with pytest.raises(IdempotencyKeyInUseError):
+            await idem.begin(f"held-{i}", "fp")
+    await idem.release(claims[0])
+    await asyncio.sleep(0.9)  # the released one is no longer renewed, the others are
+    assert isinstance(await idem.begin("held-0", "fp"), Claim)
+    with pytest.raises(IdempotencyKeyInUseError):
+        await idem.begin("held-1", "fp")
+    for claim in claims[1:]:
+        await idem.complete(claim, StoredResponse("fp", 201, (), b"ok"))
+    await asyncio.sleep(0.5)  # nothing held: the renewal task ends by itself
+    assert idem._renewer is None
+
+
+def test_renewal_works_on_a_second_event_loop() -> None:
+    """An engine outliving its first loop (several TestClient sessions on one app)."""
+    idem = Idempotency(MemoryKV(), lease=0.6)
+
+    async def hold(scope: str) -> None:
+        claim = await idem.begin(scope, "fp")
+        assert isinstance(claim, Claim)
+        idem.keep_alive(claim)
+        await asyncio.sleep(1.5)
+        with pytest.raises(IdempotencyKeyInUseError):
+            await idem.begin(scope, "fp")
+        await idem.complete(claim, StoredResponse("fp", 201, (), b"ok"))
+
+    asyncio.run(hold("first-loop"))
+    asyncio.run(hold("second-loop"))

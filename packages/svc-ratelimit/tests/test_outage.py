@@ -123,6 +123,7 @@ async def test_one_decision_is_one_round_trip(redis_server: Any, algorithm: str)
         limiter = RateLimiter(kv)
         policy = Policy("default", (Limit(10, 1), Limit(1000, 3600)), algorithm=algorithm)  # type: ignore[arg-type]
         await limiter.hit(policy, "ip:warm", tenant=None)  # connects and loads the script
+        await kv.client.ping()  # the marker's connection is set up before MONITOR starts
         monitor = Monitor(redis_server.port)
         decisions = [await limiter.hit(policy, f"ip:{i}", tenant="t") for i in range(50)]
         await kv.client.echo("end-of-run")

@@ -35,6 +35,10 @@ def _check_chars(key: str) -> str:
         raise _invalid("is empty")
     if len(key) > MAX_KEY_LENGTH:
         raise _invalid(f"is longer than {MAX_KEY_LENGTH} characters")
+    # Printable ASCII without space or comma: checked by C string methods first (the
+    # common case), then character by character to say what is wrong.
+    if key.isascii() and key.isprintable() and " " not in key and "," not in key:
+        return key
     for ch in key:
         code = ord(ch)
         if code <= 0x20 or code >= 0x7F:

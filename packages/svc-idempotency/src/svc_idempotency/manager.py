@@ -13,9 +13,8 @@ expires and a retry runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from svc_core.errors import ConfigurationError
@@ -49,7 +48,7 @@ def claim_key(scope: str) -> str:
     return f"idem:{{{scope}}}:lock"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Claim:
     """A held in-flight claim on a scope.
 
@@ -62,8 +61,6 @@ class Claim:
     scope: str
     fingerprint: str
     owner: str
-    keeper: asyncio.Task[None] | None = field(default=None, repr=False)
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class Idempotency:
@@ -108,6 +105,8 @@ class Idempotency:
             replay_headers if replay_headers is not None else IdempotencySettings().replay_headers
         )
         self.replay_headers = frozenset(h.lower().encode("latin-1") for h in names)
+        self._held: set[Claim] = set()
+        self._renewer: asyncio.Task[None] | None = None
 
     @classmethod
     def from_runtime(
@@ -211,35 +210,45 @@ class Idempotency:
         raise self._in_use()
 
     def keep_alive(self, claim: Claim) -> None:
-        """Renew ``claim``'s lease every ``lease / 3`` seconds until completed or released."""
-        # A timer, not a task: most handlers finish before the first renewal is due.
+        """Renew ``claim``'s lease every ``lease / 3`` seconds until completed or released.
+
+        One renewal task per engine serves every claim held at once (it ends when none is
+        left): registering a claim is a set insertion, not a timer per request, since most
+        handlers finish long before the first renewal is due.
+        """
+        self._held.add(claim)
         loop = asyncio.get_running_loop()
-        claim.timer = loop.call_later(self.lease / 3, self._start_renewal, claim)
+        task = self._renewer
+        # (A task of another loop: the engine outlived the loop it first ran on, as with
+        # several TestClient sessions on one app.)
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._renewer = loop.create_task(self._renew_held(), name="svc-idempotency-lease")
 
-    def _start_renewal(self, claim: Claim) -> None:
-        claim.timer = None
-        claim.keeper = asyncio.create_task(self._renew(claim), name="svc-idempotency-lease")
+    async def _renew_held(self) -> None:
+        try:
+            while self._held:
+                await asyncio.sleep(self.lease / 3)
+                # A claim taken since the last tick is renewed early: harmless. The oldest
+                # possible claim is lease / 3 old here.
+                for claim in list(self._held):
+                    if claim not in self._held:
+                        continue  # settled while an earlier renewal was awaited
+                    try:
+                        renewed = await self.kv.extend(
+                            claim_key(claim.scope), claim.owner, self.lease
+                        )
+                    except Exception:
+                        logger.warning("could not renew an idempotency claim", exc_info=True)
+                        continue
+                    if not renewed and claim in self._held:
+                        self._held.discard(claim)
+                        logger.warning("idempotency claim lost while the handler was running")
+        finally:
+            if self._renewer is asyncio.current_task():
+                self._renewer = None
 
-    async def _renew(self, claim: Claim) -> None:
-        lock = claim_key(claim.scope)
-        while True:
-            try:
-                if not await self.kv.extend(lock, claim.owner, self.lease):
-                    logger.warning("idempotency claim lost while the handler was running")
-                    return
-            except Exception:
-                logger.warning("could not renew an idempotency claim", exc_info=True)
-            await asyncio.sleep(self.lease / 3)
-
-    async def _stop(self, claim: Claim) -> None:
-        timer, claim.timer = claim.timer, None
-        if timer is not None:
-            timer.cancel()
-        keeper, claim.keeper = claim.keeper, None
-        if keeper is not None:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+    def _stop(self, claim: Claim) -> None:
+        self._held.discard(claim)
 
     async def complete(self, claim: Claim, response: StoredResponse) -> bool:
         """Store ``response`` for the claim's scope, then release the claim.
@@ -248,7 +257,7 @@ class Idempotency:
             Whether this call wrote the record (``False`` when one existed, e.g. written
             in the handler's transaction).
         """
-        await self._stop(claim)
+        self._stop(claim)
         if self._fused:
             keys = [record_key(claim.scope), claim_key(claim.scope)]
             args: list[str | bytes | int] = [claim.owner, response.encode(), _ms(self.ttl)]
@@ -260,5 +269,5 @@ class Idempotency:
 
     async def release(self, claim: Claim) -> None:
         """Give the claim up without storing anything (a retry will run the handler)."""
-        await self._stop(claim)
+        self._stop(claim)
         await self.kv.release(claim_key(claim.scope), claim.owner)

@@ -17,6 +17,7 @@ __all__ = [
     "OUTBOX_LAG",
     "OUTBOX_PUBLISHED",
     "REPLAYS",
+    "count",
 ]
 
 REPLAYS = Counter(
@@ -58,3 +59,18 @@ OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox messages published.
 OUTBOX_FAILURES = Counter(
     "outbox_publish_failures_total", "Failed outbox publish attempts.", ["topic"]
 )
+
+
+_children: dict[tuple[Counter, str, str], Counter] = {}
+_MAX_CHILDREN = 10_000
+
+
+def count(counter: Counter, method: str, route: str) -> None:
+    """Increment ``counter{method, route}``, keeping the labelled child (route templates
+    are a bounded set, so the cache is too; it is cleared if that ever stops being so)."""
+    child = _children.get((counter, method, route))
+    if child is None:
+        if len(_children) >= _MAX_CHILDREN:
+            _children.clear()
+        child = _children[(counter, method, route)] = counter.labels(method, route)
+    child.inc()

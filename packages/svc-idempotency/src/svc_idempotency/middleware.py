@@ -63,35 +63,41 @@ class IdempotencyMiddleware:
         size = 0
         settled = False
 
-        async def capture(message: Message) -> None:
+        async def settle_then_send(message: Message, outcome: Awaitable[object]) -> None:
+            await _settle(outcome)
+            await send(message)
+
+        def capture(message: Message) -> Awaitable[None]:
+            # A plain function returning an awaitable: no coroutine per message unless
+            # the claim has to be settled first.
             nonlocal status, size, settled
             claim, manager = slot.claim, slot.manager
-            if claim is not None and manager is not None and not settled:
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    wanted = manager.replay_headers
-                    headers.extend(
-                        (k.decode("latin-1"), v.decode("latin-1"))
-                        for k, v in message.get("headers", ())
-                        if k.lower() in wanted
+            if claim is None or manager is None or settled:
+                return send(message)
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                wanted = manager.replay_headers
+                headers.extend(
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in message.get("headers", ())
+                    if k.lower() in wanted
+                )
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                size += len(body)
+                if size <= manager.max_body_bytes:
+                    chunks.append(body)
+                if not message.get("more_body", False):
+                    # Settle before the client sees the end of the response, so that
+                    # a retry sent the moment it arrives finds the record.
+                    settled = True
+                    if slot.aborted or size > manager.max_body_bytes:
+                        return settle_then_send(message, manager.release(claim))
+                    record = StoredResponse(
+                        claim.fingerprint, status, tuple(headers), b"".join(chunks)
                     )
-                elif message["type"] == "http.response.body":
-                    body = message.get("body", b"")
-                    size += len(body)
-                    if size <= manager.max_body_bytes:
-                        chunks.append(body)
-                    if not message.get("more_body", False):
-                        # Settle before the client sees the end of the response, so that
-                        # a retry sent the moment it arrives finds the record.
-                        settled = True
-                        if slot.aborted or size > manager.max_body_bytes:
-                            await _settle(manager.release(claim))
-                        else:
-                            record = StoredResponse(
-                                claim.fingerprint, status, tuple(headers), b"".join(chunks)
-                            )
-                            await _settle(manager.complete(claim, record))
-            await send(message)
+                    return settle_then_send(message, manager.complete(claim, record))
+            return send(message)
 
         try:
             await self.app(scope, receive, capture)

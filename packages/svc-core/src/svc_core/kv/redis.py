@@ -24,6 +24,8 @@ try:
     from redis import exceptions as redis_errors
     from redis.backoff import NoBackoff
     from redis.retry import Retry
+
+    from svc_core.kv._resp import ReplyError, RespChannel, supports
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
     raise MissingDependencyError("redis", package="svc-core", extra="redis") from exc
 
@@ -61,10 +63,13 @@ class RedisKV(KVHelpers):
         timeout: Seconds any one call may take, connection checkout included.
         max_connections: Size of the pool created from a URL; callers beyond it wait
             (within ``timeout``) for a free connection instead of opening more.
-        auto_pipeline: Send the :meth:`run` calls made in one event-loop iteration as
-            one pipeline (one round trip). Under concurrency this cuts the client's CPU
-            per call several times over; a lone call pays nothing extra but one loop
-            iteration. ``False`` sends each call on its own.
+        auto_pipeline: Send the :meth:`run`, :meth:`get` and :meth:`exists` calls of one
+            event-loop iteration together (one write, replies in order). For a
+            ``redis://`` or ``rediss://`` URL they travel on one multiplexed connection
+            of this store (:mod:`svc_core.kv._resp`: hiredis' parser, no pool, a sixth of
+            redis-py's client CPU per call); for a client passed in, as one redis-py
+            pipeline per iteration. ``False`` sends each call on its own through
+            redis-py.
 
     Keys are used as given after the namespace. On Redis Cluster a :class:`Script` that
     touches several keys needs them in one slot: build them with
@@ -101,7 +106,12 @@ class RedisKV(KVHelpers):
             self._owns_client = False
         self._scripts: dict[str, AsyncScript] = {}
         self._shas: dict[str, str] = {}
-        self._batcher = _ScriptBatcher(self._client) if auto_pipeline else None
+        self._channel: RespChannel | None = None
+        if auto_pipeline and isinstance(client_or_url, str) and supports(client_or_url):
+            self._channel = RespChannel(client_or_url, self._timeout)
+        self._batcher = (
+            _ScriptBatcher(self._client) if auto_pipeline and self._channel is None else None
+        )
         self._closed = False
 
     @property
@@ -139,9 +149,17 @@ class RedisKV(KVHelpers):
             msg = f"the key-value store rejected {op}"
             raise KVError(msg) from exc
 
+    async def _channel_call(self, op: str, channel: RespChannel, *args: Any) -> Any:
+        reply = await channel.call(*args)
+        if isinstance(reply, ReplyError):
+            raise _reply_error(op, reply)
+        return reply
+
     async def get(self, key: str) -> bytes | None:
         """The value of ``key``, or ``None`` when absent or expired."""
         full = self._namespace + key
+        if self._channel is not None:
+            return await self._channel_call("GET", self._channel, "GET", full)  # type: ignore[no-any-return]
         return _as_bytes(await self._call("GET", lambda: self._client.get(full)))
 
     async def set(
@@ -163,6 +181,8 @@ class RedisKV(KVHelpers):
     async def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
         full = self._namespace + key
+        if self._channel is not None:
+            return bool(await self._channel_call("EXISTS", self._channel, "EXISTS", full))
         return bool(await self._call("EXISTS", lambda: self._client.exists(full)))
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
@@ -217,6 +237,19 @@ class RedisKV(KVHelpers):
         full = [self._namespace + k for k in keys]
         # Encoded here, as the memory store does, so both refuse the same arguments.
         values = [encode_value(a) for a in args]
+        channel = self._channel
+        if channel is not None:
+            sha = self._shas.get(script.lua)
+            if sha is None:
+                sha = self._shas[script.lua] = script_sha(script.lua)
+            reply = await channel.call("EVALSHA", sha, len(full), *full, *values)
+            if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+                # A restarted or failed-over server: load the script, send the call again.
+                await self._channel_call("SCRIPT LOAD", channel, "SCRIPT", "LOAD", script.lua)
+                reply = await channel.call("EVALSHA", sha, len(full), *full, *values)
+            if isinstance(reply, ReplyError):
+                raise _reply_error(f"script {script.name}", reply)
+            return reply
         batcher = self._batcher
         if batcher is not None:
             sha = self._shas.get(script.lua)
@@ -243,11 +276,31 @@ class RedisKV(KVHelpers):
 
     async def aclose(self) -> None:
         """Close the client and its pool if this store created them."""
+        if self._channel is not None:
+            await self._channel.aclose()
         if self._batcher is not None:
             await self._batcher.aclose()
         if self._owns_client and not self._closed:
             self._closed = True
             await self._client.aclose()
+
+
+# Error replies that mean "not serving right now" rather than "this command is wrong".
+_UNAVAILABLE_REPLIES = (
+    "LOADING",
+    "READONLY",
+    "OOM",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MASTERDOWN",
+    "BUSY",
+)
+
+
+def _reply_error(op: str, reply: Exception) -> KVError:
+    if str(reply).startswith(_UNAVAILABLE_REPLIES):
+        return KVUnavailableError(f"the key-value store is unavailable ({op}: {reply})")
+    return KVError(f"the key-value store rejected {op}: {reply}")
 
 
 def script_sha(lua: str) -> str:
