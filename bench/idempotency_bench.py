@@ -112,7 +112,11 @@ def interleaved_sittings(args: argparse.Namespace) -> None:
         redis_url = args.redis_url or stack.enter_context(ThrowawayRedis()).url
         profiles = {
             "embedded": {"plain": "plain", "idem_memory": "idem_memory"},
-            "production": {"plain_pg": "plain", "idem_redis_pg": "idem_redis"},
+            "production": {
+                "plain_pg": "plain",
+                "idem_redis_pg": "idem_redis",
+                "idem_memory_pg": "idem_memory",
+            },
         }
         for profile, apps in profiles.items():
             servers = {}

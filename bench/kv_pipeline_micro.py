@@ -1,12 +1,13 @@
-"""Client CPU per Redis script call: ``RedisKV`` with and without auto-pipelining.
+"""Client CPU per Redis script call: ``RedisKV``'s multiplexed connection vs redis-py.
 
     uv run python bench/kv_pipeline_micro.py [--url redis://127.0.0.1:6379/0] [--n 4000]
 
 ``conc`` callers run ``N / conc`` ``kv.run(script)`` calls each, concurrently, on uvloop;
-the figure is process CPU time per call. With 32 callers the calls of one event-loop
-iteration share one pipeline (``auto_pipeline=True``, the default) instead of one round
-trip each; with one caller both modes do one round trip per call. Keys live under a
-prefix unique to the run and are deleted at the end.
+the figure is process CPU time per call. Three clients: ``RedisKV`` built from the URL
+(the default: one multiplexed connection, ``svc_core.kv._resp``), ``RedisKV`` around a
+redis-py client passed in (a redis-py pipeline per event-loop iteration) and
+``auto_pipeline=False`` (redis-py, one round trip per call). Keys live under a prefix unique
+to the run and are deleted at the end.
 """
 
 from __future__ import annotations
@@ -46,17 +47,26 @@ async def per_call_us(call: Callable[[], Awaitable[object]], n: int, conc: int) 
 
 async def main(url: str, n: int) -> None:
     prefix = f"bench-pipe:{uuid.uuid4().hex[:8]}:"
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url)
     async with (
-        RedisKV(url, prefix, timeout=2) as piped,
+        RedisKV(url, prefix, timeout=2) as channel,
+        RedisKV(client, prefix, timeout=2) as piped,
         RedisKV(url, prefix, timeout=2, auto_pipeline=False) as single,
     ):
-        print("| callers | one round trip per call, µs/call | auto-pipelined, µs/call |")
-        print("|---|---|---|")
+        print(
+            "| callers | redis-py, one round trip per call | redis-py pipeline per iteration "
+            "| multiplexed connection (default) |"
+        )
+        print("|---|---|---|---|")
         for conc in (1, 8, 32):
             one = await per_call_us(lambda: single.run(INCR, ["n"], []), n, conc)
             many = await per_call_us(lambda: piped.run(INCR, ["n"], []), n, conc)
-            print(f"| {conc} | {one:.1f} | {many:.1f} |")
-        await piped.delete("n")
+            ours = await per_call_us(lambda: channel.run(INCR, ["n"], []), n, conc)
+            print(f"| {conc} | {one:.1f} µs | {many:.1f} µs | {ours:.1f} µs |")
+        await channel.delete("n")
+    await client.aclose()
 
 
 if __name__ == "__main__":
