@@ -129,6 +129,23 @@ def raw_verify(seconds: float) -> tuple[float, float]:
     return total / wall, cpu / max(total, 1) * 1e6
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU seconds per thread of ``pid`` (from /proc/<pid>/task), keyed
+    ``main`` for the event loop's thread and ``t<tid>`` for the others (CPython 3.11 does
+    not name OS threads, so the argon2 pool shows as the busiest two)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = "main" if task.name == str(pid) else f"t{task.name}"
+        fields = stat[stat.rindex(")") + 2 :].split()
+        groups[name] = groups.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return groups
+
+
 def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
     """One server for the whole sitting; raw and HTTP slices alternate (A-B-B-A …).
 
@@ -152,8 +169,16 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
                         pair["raw_rps"], pair["raw_cpu_us"] = raw_verify(a.slice)
                     else:
                         cpu0 = server.cpu_seconds()
+                        threads0 = thread_cpu_seconds(server.pid)
                         res = parse_wrk(wrk(url, a.slice, a.login_conns, script=script))
                         cpu1 = server.cpu_seconds()
+                        threads1 = thread_cpu_seconds(server.pid)
+                        done = max(res["requests"], 1)
+                        pair["threads_us"] = {  # type: ignore[assignment]
+                            name: (threads1[name] - threads0.get(name, 0.0)) / done * 1e6
+                            for name in threads1
+                            if threads1[name] - threads0.get(name, 0.0) > 0
+                        }
                         pair["http_rps"] = res["rps"]
                         pair["non2xx"] = res["non2xx"]
                         pair["http_cpu_us"] = (cpu1 - cpu0) / max(res["requests"], 1) * 1e6
@@ -167,6 +192,14 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
                     f"non2xx={pair['non2xx']:.0f}",
                     flush=True,
                 )
+                split = ", ".join(
+                    f"{name} {us:.0f}"
+                    for name, us in sorted(
+                        pair.get("threads_us", {}).items(),  # type: ignore[union-attr]
+                        key=lambda item: -item[1],
+                    )[:5]
+                )
+                print(f"    server CPU per login by thread, us: {split}", flush=True)
     ratios = summary([p["ratio"] for p in pairs])
     cpu_ratios = summary([p["cpu_ratio"] for p in pairs])
     print(
