@@ -29,8 +29,11 @@ __all__ = ["auth_service", "current_principal", "optional_auth", "require_auth"]
 _CHECKED = "svc_auth.checked"
 
 
-def auth_service(request: Request) -> AuthService:
+async def auth_service(request: Request) -> AuthService:
     """The :class:`~svc_auth.service.AuthService` installed on this app.
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    thread hand-off on every auth request for a dictionary lookup.
 
     Raises:
         RuntimeError: svc-auth is not installed on the app.
