@@ -78,10 +78,7 @@ class RateLimitService:
         """
         principal = get_principal()
         tenant = _tenant_of(principal)
-        if principal is not None and not by_client and policy.key_by == "principal":
-            identity = "p:" + principal.subject
-        else:
-            identity = "ip:" + self.client_address(scope)
+        identity = self._identity(scope, policy, principal, by_client)
         if self.resolver is not None and (tenant is not None or principal is not None):
             resolved = await self.resolver.resolve(policy, tenant=tenant, principal=principal)
             if resolved is None:
@@ -105,11 +102,16 @@ class RateLimitService:
         tenant = _tenant_of(principal)
         if self.resolver is not None and (tenant is not None or principal is not None):
             return None
-        if principal is not None and not by_client and policy.key_by == "principal":
-            identity = "p:" + principal.subject
-        else:
-            identity = "ip:" + self.client_address(scope)
+        identity = self._identity(scope, policy, principal, by_client)
         return limiter.hit_nowait(policy, identity, tenant)
+
+    def _identity(
+        self, scope: Scope, policy: Policy, principal: Principal | None, by_client: bool
+    ) -> str:
+        """Whom the request counts against: the principal, or the client address."""
+        if principal is not None and not by_client and policy.key_by == "principal":
+            return "p:" + principal.subject
+        return "ip:" + self.client_address(scope)
 
 
 def _split(patterns: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:

@@ -25,15 +25,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
 from svc_core.kv.errors import KVUnavailableError
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 __all__ = ["ReplyError", "RespChannel", "supports"]
 
@@ -138,10 +135,6 @@ class RespChannel:
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._timeout, self._check_deadlines)
         return await future
-
-    async def calls(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Several commands pipelined; their replies in order."""
-        return list(await asyncio.gather(*(self.call(*c) for c in commands)))
 
     async def aclose(self) -> None:
         """Close the connection; calls still waiting fail."""
