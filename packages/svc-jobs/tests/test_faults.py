@@ -7,7 +7,7 @@ kills only those PIDs. Every wait is bounded.
 
 JQ-01/02 SIGKILL mid-job → reclaimed and applied once · JQ-04 Redis restart with AOF →
 acknowledged jobs not lost · JQ-05 SIGTERM mid-job (finish within grace, or returned
-un-acked with the prefetched ones) · JQ-09 10,000 jobs through 2 workers, each applied
+un-acked with the prefetched ones) · JQ-09 10,000 jobs through 4 workers, each applied
 exactly once, no stuck pending entries, queue depth 0, stream trimmed.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,19 +274,32 @@ async def test_worker_survives_a_redis_restart_mid_stream(aof_stack: Stack) -> N
     await stack.until(lambda: _eq(stack.count("ledger"), len(first) + len(second)), 90)
 
 
-async def test_ten_thousand_jobs_two_workers_exactly_once(stack: Stack) -> None:
-    """JQ-09: 10,000 jobs, 2 workers, 120 s cap: each applied exactly once, stream trimmed."""
+async def test_ten_thousand_jobs_four_workers_exactly_once(stack: Stack) -> None:
+    """JQ-09: 10,000 jobs, 4 workers, 120 s cap: each applied exactly once, stream trimmed.
+
+    Delivery is at-least-once; the ledger (the idempotent consumer) proves "applied
+    once". On top of that no stream entry may be delivered twice here: no reclaim and
+    no lost lease. The only extra executions allowed are retries of attempts that
+    failed (on a loaded machine the job's own 250 ms key-value deadline can expire),
+    and each of those is in the workers' logs.
+    """
     started = time.monotonic()
-    stack.worker(concurrency="50")
-    stack.worker(concurrency="50")
+    for _ in range(4):
+        stack.worker(concurrency="25")
     ids = await stack.enqueue(10_000, prefix="k")
     await stack.until(
         lambda: _eq(stack.count("ledger"), len(ids)), max(5.0, 120 - (time.monotonic() - started))
     )
-    assert await stack.started() == len(ids)  # no duplicate execution
     await stack.until(lambda: _eq(stack.pending(), 0), 10)
     assert await stack.jobs.broker.depth() == 0  # acked entries are deleted: XLEN 0
     assert (await stack.jobs.stats())["depth"] == 0
+    logs = "\n".join(w.log() for w in stack.workers)
+    assert "reclaimed" not in logs  # no entry went to a second consumer
+    assert "lost its lease" not in logs
+    retries = len(re.findall(r"job fault\.work \(k\d+\) attempt \d+ failed", logs))
+    executions = await stack.started()
+    # A failed attempt may or may not have counted itself before failing.
+    assert len(ids) <= executions <= len(ids) + retries, (executions, retries)
 
 
 async def _gt(value: object, n: int) -> bool:

@@ -203,6 +203,14 @@ class JobsReceiver(Receiver):
             retry.labels["attempt"] = attempt + 1
             await self.jobs.kick_message(retry, delay=delay)
             measure.retried.inc()
+            logger.warning(
+                "job %s (%s) attempt %d failed (%s); retry in %.2f s",
+                spec.name,
+                job_id,
+                attempt,
+                type(error).__name__,
+                delay,
+            )
             if spec.track:
                 await store.mark(job_id, "failed", attempt, error=text)
             await self._ack(message)
@@ -218,6 +226,14 @@ class JobsReceiver(Receiver):
             tenant_id=snap.tenant_id,
         )
         metrics.DEAD_LETTERED.labels(reason).inc()
+        logger.warning(
+            "job %s (%s) attempt %d failed (%s); dead-lettered (%s)",
+            spec.name,
+            job_id,
+            attempt,
+            type(error).__name__,
+            reason,
+        )
         if spec.track:
             await store.mark(job_id, "dead", attempt, error=text)
         await self._ack(message)
