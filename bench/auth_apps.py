@@ -13,7 +13,9 @@ the access token to ``$BENCH_TOKEN_FILE`` for the load generator. State lives un
   revocation check); the handler refuses a request without a principal in svc-core's
   context. In-process store / Redis (pub/sub revocation, synchronous drain);
 * ``auth_memory_dep`` / ``auth_redis_dep`` — the same with ``Depends(require_auth)``;
-* ``auth_login`` — the full svc-auth router with D3 argon2 parameters, for ``/auth/login``.
+* ``auth_login`` — the full svc-auth router with D3 argon2 parameters, for ``/auth/login``;
+* ``verify_floor`` — ``POST /auth/login`` that validates the body and runs one D3 verify
+  on svc-auth's hashing pool, nothing else: the floor any HTTP login can reach here.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
+from pydantic import BaseModel
 
 from svc_auth import (
     DEFAULT_PARAMS,
@@ -57,6 +60,7 @@ __all__ = [
     "auth_redis_dep",
     "fastapi_bare",
     "fastapi_dep",
+    "verify_floor",
 ]
 
 EMAIL = "bench@example.com"
@@ -160,3 +164,36 @@ def fastapi_dep() -> FastAPI:
 def auth_login() -> FastAPI:
     """The svc-auth router with the production argon2 parameters (D3)."""
     return _app(None, DEFAULT_PARAMS, ping="open")
+
+
+class _LoginBody(BaseModel):
+    email: str
+    password: str
+
+
+def verify_floor() -> FastAPI:
+    """The floor of a login over HTTP: ``POST /auth/login`` that validates the body and
+    runs one argon2id verify (D3) on svc-auth's hashing pool, and nothing else."""
+    from svc_auth import PasswordHasher
+
+    hasher = PasswordHasher(DEFAULT_PARAMS)
+    stored: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stored.append(await hasher.hash(PASSWORD))
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/ping", response_model=None)
+    async def ping() -> dict[str, Any]:
+        return {"ok": True}
+
+    @app.post("/auth/login", response_model=None)
+    async def login(body: _LoginBody) -> dict[str, Any]:
+        if not await hasher.verify(stored[0], body.password):
+            raise InvalidTokenError
+        return {"ok": True}
+
+    return app

@@ -14,6 +14,7 @@
 
     uv run python bench/auth_run.py                      # everything, 3 rounds
     uv run python bench/auth_run.py --only http --rounds 1 --duration 5
+    uv run python bench/auth_run.py --only login --login-app verify_floor   # the floor
 
 Redis: ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6390); when nothing answers there a
 throw-away ``redis-server`` (``_runner.ThrowawayRedis``) is started on that port and
@@ -158,7 +159,7 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="auth-bench-login-") as tmp:
         script = Path(tmp) / "login.lua"
         script.write_text(LOGIN_LUA)
-        with _server("auth_login", a, Path(tmp)) as server:
+        with _server(a.login_app, a, Path(tmp)) as server:
             url = server.url("/auth/login")
             wrk(url, a.warmup, a.login_conns, script=script)
             for i in range(a.login_pairs):
@@ -205,7 +206,7 @@ def login_sitting(a: argparse.Namespace) -> dict[str, Any]:
     print(
         f"\n| measure | median | spread |\n|---|---|---|\n"
         f"| raw argon2id verify (D3, {os.cpu_count()} threads), /s | {summary([p['raw_rps'] for p in pairs])['median']:.1f} | - |\n"
-        f"| POST /auth/login (svc-auth, D3), /s | {summary([p['http_rps'] for p in pairs])['median']:.1f} | - |\n"
+        f"| POST /auth/login ({a.login_app}, D3), /s | {summary([p['http_rps'] for p in pairs])['median']:.1f} | - |\n"
         f"| login / raw verify, paired per slice | {ratios['median']:.3f} | {ratios['spread_pct']}% |\n"
         f"| CPU per verify / server CPU per login | {cpu_ratios['median']:.3f} | {cpu_ratios['spread_pct']}% |\n"
         f"\nnon-2xx {sum(p['non2xx'] for p in pairs):.0f}"
@@ -265,6 +266,11 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--login-conns", type=int, default=8)
     ap.add_argument("--login-pairs", type=int, default=8, help="raw/HTTP slice pairs")
+    ap.add_argument(
+        "--login-app",
+        default="auth_login",
+        help="auth_login (svc-auth's router) or verify_floor (body + one verify, nothing else)",
+    )
     ap.add_argument("--slice", type=int, default=4, help="seconds per login slice")
     ap.add_argument("--port", type=int, default=8078)
     ap.add_argument("--peer-python", default="/tmp/bench-venvs/auth-peers/bin/python")

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
@@ -79,8 +80,12 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).lower())
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_email(raw: str, *, field: str = "email") -> str:
     """Return the canonical form of an email address (the account key).
+
+    Pure, so recent results are cached (4,096 addresses; a refused address is not
+    cached): a login spends ~60 µs here otherwise, most of it in ``email-validator``.
 
     NFKC then lower-case (``str.lower``, RFC 8265's case mapping: not ``casefold``, which
     would turn "straße" into the different mailbox "strasse"). Surrounding whitespace

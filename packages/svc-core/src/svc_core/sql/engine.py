@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from svc_core.errors import ConfigurationError, MissingDependencyError
 from svc_core.settings import SvcSettings
+from svc_core.sql import _aiosqlite
 from svc_core.sql.errors import DatabaseUnavailableError, is_unavailable
 
 if TYPE_CHECKING:
@@ -127,6 +128,11 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
         # the session or connection already committed or rolled back). _sqlite_reset
         # does the rollback only when SQLite says a transaction is open.
         kw.setdefault("pool_reset_on_return", None)
+        if parsed.get_driver_name() == "aiosqlite" and "module" not in kw:
+            # One thread round trip per statement, none for a no-op commit/rollback.
+            fast = _aiosqlite.dbapi()
+            if fast is not None:
+                kw["module"] = fast
     elif backend == "postgresql":
         connect_args = dict(kw.pop("connect_args", {}))
         key = "timeout" if parsed.get_driver_name() == "asyncpg" else "connect_timeout"
