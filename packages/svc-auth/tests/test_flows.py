@@ -236,3 +236,49 @@ async def test_malformed_bodies(api: AuthClient, path: str) -> None:
     )
     assert_problem(resp, 400)
     assert_problem(await api.client.post(path, json={"email": "x@example.com"}), 422)
+
+
+async def test_a_login_costs_few_database_round_trips(
+    api: AuthClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every login pays these: on Postgres two statements and no transaction around them
+    (credentials read; session + first refresh token in one statement); on SQLite the
+    read, two inserts and one COMMIT. The session written is a working refresh family."""
+    from sqlalchemy import event
+
+    email = unique_email()
+    await api.auth.service.create_user(email, PASSWORD, verified=True)
+    database = api.auth.service.database
+    engine = database.engine.sync_engine
+    statements: list[str] = []
+    transactions: list[str] = []
+    if database.dialect == "postgresql":
+        import asyncpg.transaction
+
+        start = asyncpg.transaction.Transaction.start
+
+        async def counted_start(self: object) -> None:
+            transactions.append("BEGIN")  # a round trip asyncpg makes for SQLAlchemy
+            await start(self)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted_start)
+
+    def on_execute(*args: object) -> None:
+        statements.append(str(args[2]).split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        pair = await api.login(email)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    if database.dialect == "postgresql":
+        assert statements == ["SELECT", "WITH"]
+        assert transactions == []  # no BEGIN, hence no COMMIT / ROLLBACK either
+    else:
+        assert statements == ["SELECT", "INSERT", "INSERT"]
+    refreshed = await api.client.post(
+        "/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    sessions = await api.client.get("/auth/sessions", headers=bearer(pair["access_token"]))
+    assert len(sessions.json()) == 1

@@ -344,7 +344,8 @@ class AuthService:
 
     async def _credentials(self, email: str) -> _Credentials | None:
         """The login fields of the account with this canonical email (one Core query)."""
-        async with self.database.connect() as connection:
+        # One statement: no transaction around it (on Postgres no BEGIN / ROLLBACK).
+        async with self.database.connect(autocommit=True) as connection:
             row = (await connection.execute(_CREDENTIALS, {"email": email})).first()
         return None if row is None else _Credentials(*row)
 

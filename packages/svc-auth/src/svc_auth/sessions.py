@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Insert, Table, bindparam, insert, select, update
 
 from svc_auth.errors import RefreshTokenError, SessionNotFoundError
 from svc_auth.models import RefreshToken, Session, User
@@ -59,8 +59,30 @@ class Rotation:
     refresh_token: str
 
 
-_INSERT_SESSION = insert(cast("Table", Session.__table__))
-_INSERT_TOKEN = insert(cast("Table", RefreshToken.__table__))
+_SESSIONS = cast("Table", Session.__table__)
+_TOKENS = cast("Table", RefreshToken.__table__)
+_INSERT_SESSION = insert(_SESSIONS)
+_INSERT_TOKEN = insert(_TOKENS)
+
+
+def _insert_both() -> Insert:
+    """The session and its first refresh token in one statement (Postgres).
+
+    ``WITH s AS (INSERT INTO auth_sessions … RETURNING id) INSERT INTO
+    auth_refresh_tokens … SELECT …, s.id FROM s``: a data-modifying CTE, atomic on its own,
+    so a login's writes are one round trip instead of BEGIN, two INSERTs and COMMIT.
+    Parameters: the session's columns as ``s_<column>``, the token's as ``t_<column>``.
+    """
+    session_values = {c.name: bindparam(f"s_{c.name}", type_=c.type) for c in _SESSIONS.columns}
+    new_session = insert(_SESSIONS).values(session_values).returning(_SESSIONS.c.id).cte("s")
+    token_columns = [c for c in _TOKENS.columns if c.name != "session_id"]
+    chosen = select(
+        *(bindparam(f"t_{c.name}", type_=c.type) for c in token_columns), new_session.c.id
+    )
+    return insert(_TOKENS).from_select([*(c.name for c in token_columns), "session_id"], chosen)
+
+
+_INSERT_BOTH = _insert_both()
 
 
 class _ReuseError(Exception):
@@ -110,8 +132,9 @@ class SessionManager:
         """Open a new session for the user; returns its id and its first refresh token.
 
         Two Core inserts in one transaction (the id is made here, so no flush is needed
-        between them): this runs on every login, where the ORM's unit of work cost as
-        much CPU as the rest of the request.
+        between them) — on Postgres one statement (:func:`_insert_both`): this runs on
+        every login, where the ORM's unit of work cost as much CPU as the rest of the
+        request, and every round trip counts.
         """
         now = self.clock()
         token = new_refresh_token()
@@ -135,6 +158,12 @@ class SessionManager:
             "used_at": None,
             "replaced_by": None,
         }
+        if self.database.dialect == "postgresql":
+            params = {f"s_{k}": v for k, v in session_row.items()}
+            params.update({f"t_{k}": v for k, v in token_row.items() if k != "session_id"})
+            async with self.database.connect(autocommit=True) as connection:
+                await connection.execute(_INSERT_BOTH, params)
+            return session_id, token
         async with self.database.begin() as connection:
             # Prebuilt statements + parameter dicts: compiled once, no per-call coercion.
             await connection.execute(_INSERT_SESSION, session_row)

@@ -3,8 +3,9 @@
 * SQLite (``sqlite+aiosqlite:///path.db``): foreign keys on, WAL journal and a busy
   timeout on every connection; the file's directory is created if missing.
 * Postgres (``postgresql+asyncpg://…`` or ``postgresql+psycopg://…``; a bare
-  ``postgresql://`` or ``postgres://`` picks asyncpg): ``pool_pre_ping`` and a connect
-  timeout, so a dead server fails fast instead of hanging a request.
+  ``postgresql://`` or ``postgres://`` picks asyncpg): a pre-ping on every checkout (one
+  round trip on asyncpg) and a connect timeout, so a dropped connection is replaced and a
+  dead server fails fast instead of hanging a request.
 
 Failures to reach the database surface as :class:`DatabaseUnavailableError` (503).
 """
@@ -19,9 +20,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InvalidatePoolError,
+    InvalidRequestError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.util.concurrency import await_
 
 from svc_core.errors import ConfigurationError, MissingDependencyError
 from svc_core.settings import SvcSettings
@@ -115,7 +123,9 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
         raise ConfigurationError(msg)
     # A pre-ping finds connections a server dropped (restart, failover, idle timeout);
     # an SQLite file has no server, and the ping would cost a round trip per checkout.
-    kw.setdefault("pool_pre_ping", backend != "sqlite")
+    # SQLAlchemy's asyncpg ping is three round trips (BEGIN, ";", ROLLBACK); ours is one.
+    light_ping = parsed.get_driver_name() == "asyncpg" and "pool_pre_ping" not in kw
+    kw.setdefault("pool_pre_ping", backend != "sqlite" and not light_ping)
     wal = False
     if backend == "sqlite":
         database = parsed.database or ""
@@ -152,7 +162,40 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect(wal))
         if kw.get("pool_reset_on_return") is None:
             event.listen(engine.sync_engine, "reset", _sqlite_reset)
+    if light_ping:
+        event.listen(engine.sync_engine, "connect", _mark_fresh)
+        event.listen(engine.sync_engine, "checkout", _asyncpg_ping(connect_timeout))
     return engine
+
+
+_FRESH = "svc_core_fresh"
+
+
+def _mark_fresh(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_FRESH] = True
+
+
+def _asyncpg_ping(timeout: float) -> Any:
+    """A pre-ping in one round trip: ``;`` over the simple query protocol.
+
+    SQLAlchemy's own asyncpg pre-ping wraps its probe in ``BEGIN`` … ``ROLLBACK`` (for
+    PgBouncer's transaction mode, where asyncpg's prepared statements need a
+    transaction); the simple query protocol prepares nothing, so one round trip does.
+    A failed ping invalidates the pool, as SQLAlchemy's does: the checkout then gets a
+    new connection, and so does every checkout of a connection older than the failure.
+    A connection made for this checkout is not pinged.
+    """
+
+    def ping(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        driver = record.driver_connection
+        try:
+            await_(driver.execute(";", timeout=timeout))
+        except Exception as exc:
+            raise InvalidatePoolError(f"pre-ping failed: {type(exc).__name__}") from exc
+
+    return ping
 
 
 def _sqlite_reset(dbapi_connection: Any, _record: Any, reset_state: Any) -> None:
@@ -279,7 +322,7 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
+    async def connect(self, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection (no ORM session): the caller commits; rolled back on exit.
 
         For hot paths that run a statement or two on tables without tenant scoping:
@@ -287,10 +330,19 @@ class Database:
         that halves the database CPU). Tenant-owned models must go through
         :meth:`session`, where svc-tenancy's automatic scoping applies.
 
+        Args:
+            autocommit: Run each statement on its own, with no surrounding transaction —
+                for a single read, or a single statement that is atomic by itself. On
+                Postgres this saves the ``BEGIN`` and the ``ROLLBACK``/``COMMIT`` round
+                trips; on SQLite it changes nothing (a lone ``SELECT`` opens no
+                transaction there, and a write commits when the connection commits).
+
         Raises:
             DatabaseUnavailableError: The database could not be reached.
         """
         async with self._translating(), self._engine.connect() as connection:
+            if autocommit and self.dialect != "sqlite":
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
 
     @asynccontextmanager
