@@ -36,6 +36,20 @@ async def _backend_pid(db: Database) -> int:
         return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
 
 
+async def test_a_healthy_connection_passes_the_ping_and_is_reused(db: Database) -> None:
+    from sqlalchemy import event
+
+    invalidated: list[Any] = []
+
+    def on_invalidate(_dbapi: Any, _record: Any, exc: Any) -> None:
+        invalidated.append(exc)
+
+    event.listen(db.engine.sync_engine, "invalidate", on_invalidate)
+    pids = [await _backend_pid(db) for _ in range(5)]
+    assert invalidated == []
+    assert len(set(pids)) == 1  # one pooled connection, pinged four times, kept
+
+
 async def test_a_checkout_pings_without_a_transaction(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -176,11 +176,13 @@ def _mark_fresh(_dbapi_connection: Any, record: Any) -> None:
 
 
 def _asyncpg_ping(timeout: float) -> Any:
-    """A pre-ping in one round trip: ``;`` over the simple query protocol.
+    """A pre-ping in one round trip: ``SELECT 1`` over the simple query protocol.
 
     SQLAlchemy's own asyncpg pre-ping wraps its probe in ``BEGIN`` … ``ROLLBACK`` (for
     PgBouncer's transaction mode, where asyncpg's prepared statements need a
     transaction); the simple query protocol prepares nothing, so one round trip does.
+    (Not the empty statement ``;``: asyncpg 0.32 fails on its reply, which would make
+    every checkout look dead.)
     A failed ping invalidates the pool, as SQLAlchemy's does: the checkout then gets a
     new connection, and so does every checkout of a connection older than the failure.
     A connection made for this checkout is not pinged.
@@ -191,7 +193,7 @@ def _asyncpg_ping(timeout: float) -> Any:
             return
         driver = record.driver_connection
         try:
-            await_(driver.execute(";", timeout=timeout))
+            await_(driver.execute("SELECT 1", timeout=timeout))
         except Exception as exc:
             raise InvalidatePoolError(f"pre-ping failed: {type(exc).__name__}") from exc
 
