@@ -11,7 +11,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from svc_core.context import scope as context_scope
 from svc_core.errors import PROBLEM_CONTENT_TYPE, ServiceUnavailableError
-from svc_core.http import GENERIC_DETAIL, ErrorBoundaryMiddleware, SecurityHeadersMiddleware
+from svc_core.http import (
+    GENERIC_DETAIL,
+    ErrorBoundaryMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+    security_headers,
+)
 
 
 async def call(app: Any, scope: Scope | None = None) -> list[Message]:
@@ -85,6 +91,36 @@ async def test_headers_the_app_set_are_kept_and_never_doubled() -> None:
         assert headers[b"x-frame-options"] == [b"DENY"]
         assert len(headers[b"strict-transport-security"]) == 1
     assert own == snapshot
+
+
+async def test_the_request_id_layer_sends_them_too_with_the_same_rules() -> None:
+    """The default stack's fused layer: id replaced, the app's own headers kept, none doubled."""
+    own = [
+        (b"content-security-policy", b"default-src 'self'"),
+        (b"x-request-id", b"from-the-app"),
+    ]
+    snapshot = list(own)
+    middleware = RequestIdMiddleware(
+        answering(own), response_headers=security_headers(hsts=True, hsts_max_age=7)
+    )
+    for _ in range(2):  # the app reuses its message: it must not grow
+        sent = await call(middleware, {"type": "http", "headers": [(b"x-request-id", b"client-1")]})
+        headers = header_map(sent[0])
+        assert headers[b"x-request-id"] == [b"client-1"]
+        assert headers[b"content-security-policy"] == [b"default-src 'self'"]
+        assert headers[b"x-frame-options"] == [b"DENY"]
+        assert headers[b"strict-transport-security"] == [b"max-age=7; includeSubDomains"]
+        assert all(len(values) == 1 for values in headers.values())
+    assert own == snapshot
+    bare = RequestIdMiddleware(answering([]), response_headers=security_headers())
+    plain = header_map((await call(bare, {"type": "http", "headers": []}))[0])
+    assert set(plain) == {
+        b"x-request-id",
+        b"x-content-type-options",
+        b"referrer-policy",
+        b"x-frame-options",
+        b"content-security-policy",
+    }
 
 
 async def test_security_headers_pass_non_http_scopes() -> None:

@@ -16,11 +16,11 @@ from svc_core.http import (
     BodyLimitMiddleware,
     ErrorBoundaryMiddleware,
     RequestIdMiddleware,
-    SecurityHeadersMiddleware,
     StrictCORSMiddleware,
     TimeoutMiddleware,
     apply_middleware,
     core_middleware,
+    security_headers,
 )
 from svc_core.plugin import CorePlugin, MiddlewareSpec
 from svc_core.settings import HttpSettings, SvcSettings
@@ -30,7 +30,6 @@ def test_the_core_layers_and_their_documented_orders() -> None:
     specs = core_middleware(SvcSettings(env="test", http=HttpSettings(cors_origins="https://a.b")))
     assert [(s.name, s.order, s.factory) for s in specs] == [
         ("request_id", 100, RequestIdMiddleware),
-        ("security_headers", 200, SecurityHeadersMiddleware),
         ("outer_error_boundary", 210, ErrorBoundaryMiddleware),
         ("cors", 400, StrictCORSMiddleware),
         ("body_limit", 500, BodyLimitMiddleware),
@@ -42,12 +41,17 @@ def test_the_core_layers_and_their_documented_orders() -> None:
 def test_the_layers_take_their_options_from_the_settings() -> None:
     http = HttpSettings(max_body_bytes=10, body_timeout=2, handler_timeout=3, hsts_max_age=5)
     specs = {s.name: s for s in core_middleware(SvcSettings(env="prod", http=http))}
-    assert specs["security_headers"].options == {"hsts": True, "hsts_max_age": 5}
+    assert specs["request_id"].options == {
+        "response_headers": security_headers(hsts=True, hsts_max_age=5)
+    }
+    assert (b"strict-transport-security", b"max-age=5; includeSubDomains") in specs[
+        "request_id"
+    ].options["response_headers"]
     assert specs["body_limit"].options["max_body_bytes"] == 10
     assert specs["body_limit"].options["body_timeout"] == 2
     assert specs["handler_timeout"].options["handler_timeout"] == 3
     dev = {s.name: s for s in core_middleware(SvcSettings(env="dev"))}
-    assert dev["security_headers"].options["hsts"] is False
+    assert b"strict-transport-security" not in dict(dev["request_id"].options["response_headers"])
 
 
 def test_route_overrides_reach_the_layers() -> None:

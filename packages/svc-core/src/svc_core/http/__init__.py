@@ -18,9 +18,12 @@ Usage guide::
 The layers, outermost first (order in brackets):
 
 * :class:`RequestIdMiddleware` (100) — echoes a well-formed ``X-Request-ID`` or makes one,
-  exposes it via :func:`svc_core.context.get_request_id` and on every response;
-* :class:`SecurityHeadersMiddleware` (200) — nosniff, ``Referrer-Policy: no-referrer``,
-  ``X-Frame-Options: DENY`` + CSP ``frame-ancestors 'none'``, HSTS when ``SVC_ENV=prod``;
+  exposes it via :func:`svc_core.context.get_request_id` and on every response, and adds
+  the security headers in the same response wrapper: nosniff,
+  ``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY`` + CSP
+  ``frame-ancestors 'none'``, HSTS when ``SVC_ENV=prod`` (:func:`security_headers`;
+  :class:`SecurityHeadersMiddleware` is the same as a layer of its own, for hand-built
+  stacks, at order 200);
 * :class:`StrictCORSMiddleware` (400) — only when ``SVC_HTTP__CORS_ORIGINS`` lists origins;
 * :class:`BodyLimitMiddleware` (500) — 413 above ``SVC_HTTP__MAX_BODY_BYTES``, 408 after
   ``SVC_HTTP__BODY_TIMEOUT``, 400 for non-UTF-8 JSON or ``NaN``/``Infinity``;
@@ -35,7 +38,11 @@ Every error these layers send is ``application/problem+json`` with ``request_id`
 
 from svc_core.http.boundary import GENERIC_DETAIL, ErrorBoundaryMiddleware
 from svc_core.http.cors import EXPOSED_HEADERS, StrictCORSMiddleware, cors_options
-from svc_core.http.headers import DEFAULT_HSTS_MAX_AGE, SecurityHeadersMiddleware
+from svc_core.http.headers import (
+    DEFAULT_HSTS_MAX_AGE,
+    SecurityHeadersMiddleware,
+    security_headers,
+)
 from svc_core.http.limits import (
     DEFAULT_MAX_BODY_BYTES,
     BodyLimitMiddleware,
@@ -100,5 +107,6 @@ __all__ = [
     "handler_timeout",
     "is_valid_request_id",
     "new_request_id",
+    "security_headers",
     "set_handler_timeout",
 ]

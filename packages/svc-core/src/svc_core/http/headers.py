@@ -1,5 +1,9 @@
 """Security response headers for an API service.
 
+svc-core's default stack sends them from the request-id layer (one response wrapper for
+both, see :class:`~svc_core.http.request_id.RequestIdMiddleware`); this middleware is
+the same on its own, for apps that compose layers by hand.
+
 Every response gets, unless the application already set that header itself:
 
 * ``X-Content-Type-Options: nosniff`` — browsers must not guess a type other than the
@@ -31,10 +35,40 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_HSTS_MAX_AGE", "SecurityHeadersMiddleware"]
+__all__ = ["DEFAULT_HSTS_MAX_AGE", "SecurityHeadersMiddleware", "security_headers"]
 
 #: Two years, the value hstspreload.org asks for.
 DEFAULT_HSTS_MAX_AGE = 63_072_000
+
+
+def security_headers(
+    *,
+    hsts: bool = False,
+    hsts_max_age: int = DEFAULT_HSTS_MAX_AGE,
+    hsts_include_subdomains: bool = True,
+    hsts_preload: bool = False,
+    referrer_policy: str = "no-referrer",
+    frame_options: str = "DENY",
+    content_security_policy: str | None = "frame-ancestors 'none'",
+    extra_headers: Mapping[str, str] | None = None,
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The security headers above as raw ASGI pairs (arguments as for the middleware)."""
+    pairs: dict[str, str] = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": referrer_policy,
+        "X-Frame-Options": frame_options,
+    }
+    if content_security_policy:
+        pairs["Content-Security-Policy"] = content_security_policy
+    if hsts:
+        value = f"max-age={int(hsts_max_age)}"
+        if hsts_include_subdomains:
+            value += "; includeSubDomains"
+        if hsts_preload:
+            value += "; preload"
+        pairs["Strict-Transport-Security"] = value
+    pairs.update(extra_headers or {})
+    return tuple(encode_headers(pairs.items()))
 
 
 class SecurityHeadersMiddleware:
@@ -67,22 +101,16 @@ class SecurityHeadersMiddleware:
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
-        pairs: dict[str, str] = {
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": referrer_policy,
-            "X-Frame-Options": frame_options,
-        }
-        if content_security_policy:
-            pairs["Content-Security-Policy"] = content_security_policy
-        if hsts:
-            value = f"max-age={int(hsts_max_age)}"
-            if hsts_include_subdomains:
-                value += "; includeSubDomains"
-            if hsts_preload:
-                value += "; preload"
-            pairs["Strict-Transport-Security"] = value
-        pairs.update(extra_headers or {})
-        self.headers: tuple[tuple[bytes, bytes], ...] = tuple(encode_headers(pairs.items()))
+        self.headers: tuple[tuple[bytes, bytes], ...] = security_headers(
+            hsts=hsts,
+            hsts_max_age=hsts_max_age,
+            hsts_include_subdomains=hsts_include_subdomains,
+            hsts_preload=hsts_preload,
+            referrer_policy=referrer_policy,
+            frame_options=frame_options,
+            content_security_policy=content_security_policy,
+            extra_headers=extra_headers,
+        )
         self._names = frozenset(name for name, _ in self.headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final
 from svc_core.context import set_request_id
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Sequence
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,11 +75,17 @@ class RequestIdMiddleware:
     is reset afterwards. Every response gets exactly one ``X-Request-ID`` header with it;
     one set by the application is replaced.
 
+    ``response_headers`` are added to every response too, each unless the application
+    set that header itself — svc-core's default stack passes the security headers
+    (:func:`~svc_core.http.headers.security_headers`) here, so one response wrapper does
+    the work of two layers.
+
     Args:
         app: The ASGI application to wrap.
         header_name: The header to read and write.
         trust_incoming: ``False`` ignores the client's header and always generates an id
             (for services whose clients should not choose ids that end up in logs).
+        response_headers: Raw (lower-case name, value) pairs added when absent.
     """
 
     def __init__(
@@ -88,11 +94,14 @@ class RequestIdMiddleware:
         *,
         header_name: str = REQUEST_ID_HEADER,
         trust_incoming: bool = True,
+        response_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         self.app = app
         self.header_name = header_name
         self.trust_incoming = trust_incoming
         self._name = header_name.lower().encode("latin-1")
+        self._extra = tuple((k.lower(), v) for k, v in response_headers if k.lower() != self._name)
+        self._names = frozenset([self._name, *(k for k, _ in self._extra)])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run one ASGI connection; non-HTTP scopes pass through untouched."""
@@ -114,17 +123,22 @@ class RequestIdMiddleware:
         else:
             request_id = raw.decode("ascii")
         header = (name, raw)
+        extra = self._extra
+        names = self._names
 
         def send_with_id(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", ())
+                added = (header, *extra)
                 # ASGI response header names are lower-case by specification.
                 for key, _ in headers:
-                    if key == name:  # the app set one: ours replaces it
+                    if key in names:  # the app set some: its id is replaced, the rest kept
+                        present = {k for k, _ in headers}
                         headers = [h for h in headers if h[0] != name]
+                        added = (header, *(h for h in extra if h[0] not in present))
                         break
                 # A copy, never an in-place edit: the app may reuse its message or list.
-                message = {**message, "headers": [*headers, header]}
+                message = {**message, "headers": [*headers, *added]}
             return send(message)
 
         token = set_request_id(request_id)
