@@ -9,7 +9,9 @@ adds:
   (request id, security headers, body limit, handler timeout, error boundary; no CORS layer
   because no origin is configured);
 * ``svc_core_stack_cors_prod``: the same with ``SVC_ENV=prod`` (HSTS) and one CORS origin,
-  i.e. every core layer present.
+  i.e. every core layer present;
+* ``svc_core_stack_separate``: the default stack with the security headers in a layer of
+  their own, as before they moved into the request-id layer (for the A/B).
 
 The shared folder is found through ``SVC_SHARED_BENCH`` (default: ``../shared/bench``
 beside the repository).
@@ -25,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from svc_core.errors import install_error_handlers
-from svc_core.http import apply_middleware, core_middleware
+from svc_core.http import RequestIdMiddleware, apply_middleware, core_middleware
 from svc_core.settings import SvcSettings
 
 SHARED_BENCH = Path(
@@ -60,5 +62,27 @@ def svc_core_stack_cors_prod() -> Any:
     return _svc_core_app(env="prod", http={"cors_origins": ["https://app.example.com"]})
 
 
-OURS = ["svc_core_stack", "svc_core_stack_cors_prod"]
+def svc_core_stack_separate() -> Any:
+    """The default stack as it was before 2026-11-28 17:00: the security headers in a
+    layer of their own (order 200) instead of the request-id layer's response wrapper."""
+    from svc_core.http import SecurityHeadersMiddleware
+    from svc_core.plugin import MiddlewareSpec
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/ping", response_model=None)
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    specs = [
+        MiddlewareSpec("request_id", 100, RequestIdMiddleware) if s.name == "request_id" else s
+        for s in core_middleware(SvcSettings())
+    ]
+    specs.append(MiddlewareSpec("security_headers", 200, SecurityHeadersMiddleware))
+    apply_middleware(app, specs)
+    return app
+
+
+OURS = ["svc_core_stack", "svc_core_stack_cors_prod", "svc_core_stack_separate"]
 ALL = [*SHARED_ALL, *OURS]
