@@ -29,7 +29,11 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.util.concurrency import await_
+
+try:  # SQLAlchemy 2.1
+    from sqlalchemy.util.concurrency import await_
+except ImportError:  # pragma: no cover - SQLAlchemy 2.0 spells it await_only
+    from sqlalchemy.util import await_only as await_
 
 from svc_core.errors import ConfigurationError, MissingDependencyError
 from svc_core.settings import SvcSettings
