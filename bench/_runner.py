@@ -21,6 +21,9 @@ summary table, JSON); importing this module puts that folder on ``sys.path``. On
 from __future__ import annotations
 
 import abc
+import argparse
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -472,3 +475,32 @@ def interleaved_table(result: dict[str, Any], baseline: str) -> str:
             f"{s['cpu_ratio_median']:.3f} | {s['non2xx']} |"
         )
     return "\n".join(rows)
+
+
+def interleaved_main(
+    default_apps: str, servers_for: Callable[[contextlib.ExitStack[Any]], Callable[[str], Server]]
+) -> None:
+    """The ``--interleave CYCLES [--slice S] [--apps A,B] [--out F]`` command of a bench script.
+
+    ``servers_for(stack)`` may enter what every server needs (a throw-away Redis) into
+    ``stack`` and returns the factory of one app's :class:`Server`. Every app is started
+    at once, then :func:`interleaved` runs against ``fastapi_bare``; the table is printed
+    and the raw result written to ``--out`` when given.
+    """
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--interleave", type=int, required=True, help="cycles")
+    ap.add_argument("--slice", type=int, default=3, help="seconds per app per cycle")
+    ap.add_argument("--apps", default=default_apps)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    with contextlib.ExitStack() as stack:
+        server_for = servers_for(stack)
+        servers = {app: stack.enter_context(server_for(app)) for app in a.apps.split(",")}
+        result = interleaved(
+            servers, "fastapi_bare", "/ping", cycles=a.interleave, seconds=a.slice, conns=32
+        )
+    print()
+    print(interleaved_table(result, "fastapi_bare"))
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=2, default=str))
+        print(f"wrote {a.out}")

@@ -17,9 +17,6 @@ Redis app the server's ``INFO commandstats`` gives the client commands per reque
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
 import shutil
 import sys
@@ -33,14 +30,14 @@ from _runner import (
     Server,
     ThrowawayRedis,
     free_port,
-    interleaved,
-    interleaved_table,
+    interleaved_main,
     measure,
     peer_python,
     shared_main,
 )
 
 if TYPE_CHECKING:
+    import contextlib
     from collections.abc import Callable
 
 PEER_VENV = Path(os.environ.get("BENCH_PEER_VENV", "/tmp/bench-venvs/http"))  # noqa: S108 - the team convention
@@ -107,26 +104,18 @@ def make_run_one(redis: ThrowawayRedis) -> Callable[[str, int, int, int, int], d
     return run_one
 
 
-def interleaved_sitting(cycles: int, seconds: int, apps: list[str], out: str) -> None:
-    """Every app up at once, short slices in rotation, ratios paired within a cycle."""
-    with ThrowawayRedis() as redis, contextlib.ExitStack() as stack:
-        servers: dict[str, Server] = {}
-        for app in apps:
-            if app in PEERS:
-                python, module, cwd = _peer_python(), "http_apps", SHARED_BENCH
-            else:
-                python, module, cwd = sys.executable, "ratelimit_apps", HERE
-            env = {"BENCH_REDIS_URL": redis.url}
-            server = Server(f"{module}:{app}", port=free_port(), python=python, cwd=cwd, env=env)
-            servers[app] = stack.enter_context(server)
-        result = interleaved(
-            servers, "fastapi_bare", "/ping", cycles=cycles, seconds=seconds, conns=32
-        )
-    print()
-    print(interleaved_table(result, "fastapi_bare"))
-    if out:
-        Path(out).write_text(json.dumps(result, indent=2, default=str))
-        print(f"wrote {out}")
+def _servers(stack: contextlib.ExitStack[Any]) -> Any:
+    redis = stack.enter_context(ThrowawayRedis())
+
+    def server(app: str) -> Server:
+        if app in PEERS:
+            python, module, cwd = _peer_python(), "http_apps", SHARED_BENCH
+        else:
+            python, module, cwd = sys.executable, "ratelimit_apps", HERE
+        env = {"BENCH_REDIS_URL": redis.url}
+        return Server(f"{module}:{app}", port=free_port(), python=python, cwd=cwd, env=env)
+
+    return server
 
 
 def main() -> None:
@@ -139,13 +128,7 @@ def main() -> None:
         sys.exit("wrk is not on PATH (apt-get install -y wrk)")
     _peer_python()
     if "--interleave" in sys.argv:
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--interleave", type=int, required=True, help="cycles")
-        ap.add_argument("--slice", type=int, default=3, help="seconds per app per cycle")
-        ap.add_argument("--apps", default=DEFAULT_APPS)
-        ap.add_argument("--out", default="")
-        a = ap.parse_args()
-        interleaved_sitting(a.interleave, a.slice, a.apps.split(","), a.out)
+        interleaved_main(DEFAULT_APPS, _servers)
         return
     with ThrowawayRedis() as redis:
         shared_main(make_run_one(redis), DEFAULT_APPS)

@@ -18,22 +18,20 @@ short slices in rotation, ratios paired within each cycle.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _runner import (
     SHARED_BENCH,
     Server,
     free_port,
-    interleaved,
-    interleaved_table,
+    interleaved_main,
     measure,
     shared_main,
 )
+
+if TYPE_CHECKING:
+    import contextlib
 
 DEFAULT_APPS = "fastapi_bare,fastapi_asgi3,svc_core_stack"
 
@@ -46,34 +44,15 @@ def run_one(app: str, port: int, duration: int, warmup: int, conns: int) -> dict
     return run.result()
 
 
-def interleaved_sitting(cycles: int, seconds: int, apps: list[str], out: str) -> None:
-    """Every app up at once, short slices in rotation, ratios paired within a cycle."""
+def _servers(_stack: contextlib.ExitStack[Any]) -> Any:
     env = {"SVC_SHARED_BENCH": str(SHARED_BENCH)}
-    with contextlib.ExitStack() as stack:
-        servers = {
-            app: stack.enter_context(Server(f"http_apps_svc:{app}", port=free_port(), env=env))
-            for app in apps
-        }
-        result = interleaved(
-            servers, "fastapi_bare", "/ping", cycles=cycles, seconds=seconds, conns=32
-        )
-    print()
-    print(interleaved_table(result, "fastapi_bare"))
-    if out:
-        Path(out).write_text(json.dumps(result, indent=2, default=str))
-        print(f"wrote {out}")
+    return lambda app: Server(f"http_apps_svc:{app}", port=free_port(), env=env)
 
 
 def main() -> None:
     """Run ``run_http.main`` with our server and default app list (or ``--interleave``)."""
     if "--interleave" in sys.argv:
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--interleave", type=int, required=True, help="cycles")
-        ap.add_argument("--slice", type=int, default=3, help="seconds per app per cycle")
-        ap.add_argument("--apps", default=DEFAULT_APPS)
-        ap.add_argument("--out", default="")
-        a = ap.parse_args()
-        interleaved_sitting(a.interleave, a.slice, a.apps.split(","), a.out)
+        interleaved_main(DEFAULT_APPS, _servers)
         return
     shared_main(run_one, DEFAULT_APPS)
 
