@@ -1,14 +1,18 @@
 """Postgres (asyncpg) checkouts: a one-round-trip pre-ping, and dropped connections replaced.
 
 SQLAlchemy's asyncpg pre-ping is ``BEGIN``, ``;``, ``ROLLBACK``; svc-core's engine pings
-with one ``;`` over the simple query protocol. What users rely on stays: a pooled
-connection the server dropped is replaced on checkout, without an error.
+with one ``SELECT 1`` over the simple query protocol, and not at all for a connection
+returned to the pool less than ``ping_idle_after`` seconds ago. What users rely on stays:
+a pooled connection the server dropped while it sat idle is replaced on checkout, without
+an error.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+import asyncpg.connection
 import asyncpg.transaction
 import pytest
 from sqlalchemy import text
@@ -24,11 +28,47 @@ import pytest_asyncio
 
 @pytest_asyncio.fixture
 async def db() -> AsyncIterator[Database]:
+    """One pooled connection, pinged on every checkout."""
+    database = Database(database_url_or_skip(), pool_size=1, max_overflow=0, ping_idle_after=0)
+    try:
+        yield database
+    finally:
+        await database.aclose()
+
+
+@pytest_asyncio.fixture
+async def default_db() -> AsyncIterator[Database]:
+    """One pooled connection, the default ping window."""
     database = Database(database_url_or_skip(), pool_size=1, max_overflow=0)
     try:
         yield database
     finally:
         await database.aclose()
+
+
+def _count_pings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    pings: list[str] = []
+    execute = asyncpg.connection.Connection.execute
+
+    async def counted(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        if query == "SELECT 1":
+            pings.append(query)
+        return await execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", counted)
+    return pings
+
+
+async def _kill(pid: int) -> None:
+    killer = Database(database_url_or_skip())
+    try:
+        async with killer.connect() as conn:
+            killed = (
+                await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            ).scalar_one()
+        assert killed is True
+    finally:
+        await killer.aclose()
 
 
 async def _backend_pid(db: Database) -> int:
@@ -70,14 +110,32 @@ async def test_a_checkout_pings_without_a_transaction(
 
 async def test_a_connection_the_server_dropped_is_replaced_on_checkout(db: Database) -> None:
     first = await _backend_pid(db)
-    killer = Database(database_url_or_skip())
-    try:
-        async with killer.connect() as conn:
-            killed = (
-                await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first})
-            ).scalar_one()
-        assert killed is True
-    finally:
-        await killer.aclose()
+    await _kill(first)
     second = await _backend_pid(db)  # no error: the ping found it dead, a new one came
     assert second != first
+
+
+async def test_a_connection_just_returned_is_reused_without_a_ping(
+    default_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = [await _backend_pid(default_db)]
+    pings = _count_pings(monkeypatch)
+    pids += [await _backend_pid(default_db) for _ in range(5)]
+    assert len(set(pids)) == 1
+    assert pings == []  # back in the pool for microseconds each time: no round trip
+
+
+async def test_a_connection_idle_past_the_window_is_pinged_and_replaced_when_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = Database(database_url_or_skip(), pool_size=1, max_overflow=0, ping_idle_after=0.2)
+    try:
+        first = await _backend_pid(db)
+        await _kill(first)
+        pings = _count_pings(monkeypatch)
+        await asyncio.sleep(0.3)
+        second = await _backend_pid(db)  # no error: idle past the window, pinged, replaced
+        assert second != first
+        assert pings == ["SELECT 1"]
+    finally:
+        await db.aclose()

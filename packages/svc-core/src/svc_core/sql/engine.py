@@ -3,9 +3,11 @@
 * SQLite (``sqlite+aiosqlite:///path.db``): foreign keys on, WAL journal and a busy
   timeout on every connection; the file's directory is created if missing.
 * Postgres (``postgresql+asyncpg://…`` or ``postgresql+psycopg://…``; a bare
-  ``postgresql://`` or ``postgres://`` picks asyncpg): a pre-ping on every checkout (one
-  round trip on asyncpg) and a connect timeout, so a dropped connection is replaced and a
-  dead server fails fast instead of hanging a request.
+  ``postgresql://`` or ``postgres://`` picks asyncpg): a pre-ping on checkout (one round
+  trip on asyncpg, skipped for a connection back in the pool for less than
+  ``ping_idle_after`` seconds, as PgBouncer's ``server_check_delay``) and a connect
+  timeout, so a dropped connection is replaced and a dead server fails fast instead of
+  hanging a request.
 
 Failures to reach the database surface as :class:`DatabaseUnavailableError` (503).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -101,12 +104,28 @@ def _sqlite_on_connect(wal: bool) -> Any:
     return on_connect
 
 
-def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -> AsyncEngine:
+#: Seconds a returned Postgres connection is reused without a ping (see create_engine).
+DEFAULT_PING_IDLE_AFTER = 1.0
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    connect_timeout: float = 10.0,
+    ping_idle_after: float = DEFAULT_PING_IDLE_AFTER,
+    **kw: Any,
+) -> AsyncEngine:
     """Create an :class:`~sqlalchemy.ext.asyncio.AsyncEngine` for ``url``. No I/O happens.
 
     Args:
         url: SQLAlchemy URL; see the module docstring for the accepted forms.
         connect_timeout: Seconds to wait for a new Postgres connection.
+        ping_idle_after: asyncpg only: a pooled connection is pinged on checkout when it
+            has been back in the pool for at least this many seconds (``0``: on every
+            checkout). Under load a connection is reused within milliseconds and the
+            round trip is saved; the price is that a server restart is noticed by the
+            first statement on a connection returned less than this long before it,
+            which fails (503) and invalidates the pool, instead of by the ping.
         **kw: Passed to :func:`sqlalchemy.ext.asyncio.create_async_engine`
             (``pool_size``, ``echo``, ``poolclass`` …).
 
@@ -168,18 +187,28 @@ def create_engine(url: str | URL, *, connect_timeout: float = 10.0, **kw: Any) -
             event.listen(engine.sync_engine, "reset", _sqlite_reset)
     if light_ping:
         event.listen(engine.sync_engine, "connect", _mark_fresh)
-        event.listen(engine.sync_engine, "checkout", _asyncpg_ping(connect_timeout))
+        event.listen(engine.sync_engine, "checkin", _mark_returned)
+        event.listen(
+            engine.sync_engine, "checkout", _asyncpg_ping(connect_timeout, ping_idle_after)
+        )
     return engine
 
 
 _FRESH = "svc_core_fresh"
+_RETURNED = "svc_core_returned"
+
+
+def _mark_returned(_dbapi_connection: Any, record: Any) -> None:
+    # ``record`` is None when the connection was invalidated before it came back.
+    if record is not None:
+        record.info[_RETURNED] = time.monotonic()
 
 
 def _mark_fresh(_dbapi_connection: Any, record: Any) -> None:
     record.info[_FRESH] = True
 
 
-def _asyncpg_ping(timeout: float) -> Any:
+def _asyncpg_ping(timeout: float, idle_after: float) -> Any:
     """A pre-ping in one round trip: ``SELECT 1`` over the simple query protocol.
 
     SQLAlchemy's own asyncpg pre-ping wraps its probe in ``BEGIN`` … ``ROLLBACK`` (for
@@ -189,11 +218,17 @@ def _asyncpg_ping(timeout: float) -> Any:
     every checkout look dead.)
     A failed ping invalidates the pool, as SQLAlchemy's does: the checkout then gets a
     new connection, and so does every checkout of a connection older than the failure.
-    A connection made for this checkout is not pinged.
+    A connection made for this checkout is not pinged, nor one returned to the pool less
+    than ``idle_after`` seconds ago (PgBouncer's ``server_check_delay`` idea: a connection
+    that just worked is almost certainly alive, and under load that is every checkout).
     """
 
     def ping(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        if record.info.pop(_FRESH, False):
+        info = record.info
+        if info.pop(_FRESH, False):
+            return
+        returned = info.get(_RETURNED)
+        if returned is not None and time.monotonic() - returned < idle_after:
             return
         driver = record.driver_connection
         try:
