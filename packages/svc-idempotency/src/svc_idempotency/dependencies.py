@@ -142,8 +142,17 @@ class IdempotentRequest:
             raise IdempotencyKeyInUseError("Another attempt with this Idempotency-Key completed.")
 
 
-def _header_values(request: Request) -> list[str]:
-    return [v.decode("latin-1") for k, v in request.scope["headers"] if k == b"idempotency-key"]
+def _key_and_content_type(headers: list[tuple[bytes, bytes]]) -> tuple[list[str], str]:
+    # One pass over the raw header list: every Idempotency-Key line and the content type
+    # (Starlette's ``request.headers`` would build a Headers object for the latter).
+    keys: list[str] = []
+    content_type = b""
+    for name, value in headers:
+        if name == b"idempotency-key":
+            keys.append(value.decode("latin-1"))
+        elif name == b"content-type" and not content_type:
+            content_type = value
+    return keys, content_type.decode("latin-1")
 
 
 def _abort_on_validation_error(
@@ -187,7 +196,8 @@ class IdempotencyKey:
                 "IdempotencyKey needs the idempotency plugin (or install_idempotency + middleware)"
             )
             raise ConfigurationError(msg)
-        key = parse_key(_header_values(request))
+        values, content_type = _key_and_content_type(scope["headers"])
+        key = parse_key(values)
         if key is None:
             if self.required:
                 raise IdempotencyKeyMissingError(
@@ -206,7 +216,7 @@ class IdempotencyKey:
             path=scope["path"],
             query=scope.get("query_string", b""),
             body=await request.body(),
-            content_type=request.headers.get("content-type", ""),
+            content_type=content_type,
         )
         digest = scope_digest(key, tenant=get_tenant_id(), principal=get_principal())
         try:

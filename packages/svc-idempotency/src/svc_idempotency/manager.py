@@ -8,6 +8,10 @@ the same key-value store, by one atomic lookup-or-claim script writing the same
 that a concurrent retry with another payload is told 422, not 409. The lease is renewed
 every ``lease / 3`` seconds while the handler runs; when a process dies the claim simply
 expires and a retry runs.
+
+On svc-core's in-process :class:`~svc_core.kv.MemoryKV` (and no separate store) records
+and claims live in a :class:`~svc_idempotency.local.LocalTable` instead — the same
+semantics as Python objects, without the store's script emulation and byte encoding.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from svc_core.errors import ConfigurationError
-from svc_core.kv import KVUnavailableError, Script, new_owner
+from svc_core.kv import KVUnavailableError, MemoryKV, Script, new_owner
 from svc_idempotency._scripts import BEGIN, COMPLETE
 from svc_idempotency.errors import IdempotencyKeyInUseError, IdempotencyKeyMismatchError
+from svc_idempotency.local import BEGUN, CLAIMED, LocalStore, LocalTable, local_table
 from svc_idempotency.records import StoredResponse
 from svc_idempotency.settings import IdempotencySettings
 from svc_idempotency.stores import IdempotencyStore, KVIdempotencyStore, record_key
@@ -86,6 +91,8 @@ class Idempotency:
 
         Args:
             kv: The key-value store holding in-flight claims (and records by default).
+                A :class:`~svc_core.kv.MemoryKV` (exactly that class) with no ``store``
+                uses the in-process fast path (:mod:`svc_idempotency.local`).
             store: Where completed requests are kept; default: ``kv``.
             ttl: Seconds a completed request is remembered.
             lease: Seconds an in-flight claim lives without renewal.
@@ -96,7 +103,15 @@ class Idempotency:
             msg = "ttl and lease must be > 0"
             raise ConfigurationError(msg)
         self.kv = kv
-        self.store: IdempotencyStore = store if store is not None else KVIdempotencyStore(kv)
+        # Subclasses of MemoryKV (test doubles that fail calls on purpose) keep the
+        # key-value path.
+        self._local: LocalTable | None = (
+            local_table(kv) if store is None and type(kv) is MemoryKV else None
+        )
+        if self._local is not None:
+            self.store: IdempotencyStore = LocalStore(self._local)
+        else:
+            self.store = store if store is not None else KVIdempotencyStore(kv)
         self._fused = isinstance(self.store, KVIdempotencyStore) and self.store.kv is kv
         self.ttl = ttl
         self.lease = lease
@@ -158,6 +173,8 @@ class Idempotency:
             IdempotencyKeyMismatchError: The key was used with another request (422).
             IdempotencyKeyInUseError: Another request with the key is in flight (409).
         """
+        if self._local is not None:
+            return self._begin_local(self._local, scope, fingerprint)
         if self._fused:
             return await self._begin_fused(scope, fingerprint)
         record = await self.store.get(scope)
@@ -182,6 +199,25 @@ class Idempotency:
             if record is not None:
                 return self._check(record, fingerprint)
         raise self._in_use()
+
+    def _begin_local(
+        self, table: LocalTable, scope: str, fingerprint: str
+    ) -> StoredResponse | Claim:
+        owner = f"{new_owner()}:{fingerprint}"
+        kind, value = table.begin(scope, owner, self.lease)
+        if kind == BEGUN:
+            assert isinstance(value, StoredResponse)
+            return self._check(value, fingerprint)
+        if kind == CLAIMED:
+            return Claim(scope, fingerprint, owner)
+        if str(value).rpartition(":")[2] != fingerprint:
+            raise self._mismatch()
+        raise self._in_use()
+
+    async def _extend(self, claim: Claim) -> bool:
+        if self._local is not None:
+            return self._local.extend(claim.scope, claim.owner, self.lease)
+        return await self.kv.extend(claim_key(claim.scope), claim.owner, self.lease)
 
     async def _run(self, script: Script, keys: list[str], args: list[str | bytes | int]) -> Any:
         # Both scripts are safe to run twice (the claim recognises its own owner, the
@@ -234,9 +270,7 @@ class Idempotency:
                     if claim not in self._held:
                         continue  # settled while an earlier renewal was awaited
                     try:
-                        renewed = await self.kv.extend(
-                            claim_key(claim.scope), claim.owner, self.lease
-                        )
+                        renewed = await self._extend(claim)
                     except Exception:
                         logger.warning("could not renew an idempotency claim", exc_info=True)
                         continue
@@ -258,6 +292,8 @@ class Idempotency:
             in the handler's transaction).
         """
         self._stop(claim)
+        if self._local is not None:
+            return self._local.complete(claim.scope, claim.owner, response, self.ttl)
         if self._fused:
             keys = [record_key(claim.scope), claim_key(claim.scope)]
             args: list[str | bytes | int] = [claim.owner, response.encode(), _ms(self.ttl)]
@@ -270,4 +306,7 @@ class Idempotency:
     async def release(self, claim: Claim) -> None:
         """Give the claim up without storing anything (a retry will run the handler)."""
         self._stop(claim)
+        if self._local is not None:
+            self._local.release(claim.scope, claim.owner)
+            return
         await self.kv.release(claim_key(claim.scope), claim.owner)
