@@ -40,9 +40,20 @@ async def test_a_memory_kv_engine_keeps_objects_in_the_local_table() -> None:
     assert isinstance(claim, Claim)
     record = _record()
     assert await idem.complete(claim, record) is True
-    replay = await idem.begin("s", "fp")
-    assert replay is record  # the very object: nothing was encoded or decoded
-    assert await idem.store.get("s") is record
+    assert await idem.begin("s", "fp") == record
+    assert await idem.store.get("s") == record
+
+
+def test_stored_entries_are_left_alone_by_the_garbage_collector() -> None:
+    """A big memory store must not lengthen every full collection."""
+    import gc
+
+    table = LocalTable(Clock())
+    table.put("s", _record(), ttl=60)
+    table.begin("c", "owner", lease=5)
+    gc.collect()
+    assert not gc.is_tracked(table._records["s"])
+    assert not gc.is_tracked(table._claims["c"])
 
 
 async def test_engines_on_one_memory_kv_share_records_and_claims() -> None:
@@ -137,7 +148,7 @@ def test_put_does_not_overwrite_and_delete_forgets() -> None:
     first, second = _record(b"1"), _record(b"2")
     assert table.put("s", first, ttl=10) is True
     assert table.put("s", second, ttl=10) is False
-    assert table.get("s") is first
+    assert table.get("s") == first
     table.delete("s")
     assert table.get("s") is None
     assert table.put("s", second, ttl=10) is True

@@ -1,17 +1,19 @@
-"""The memory store's fast path: records and claims of one process as Python objects.
+"""The memory store's fast path: records and claims of one process as plain tuples.
 
 With svc-core's :class:`~svc_core.kv.MemoryKV` (the embedded profile) the engine's two
 calls per first request went through the key-value store's script emulation: key
 namespacing, values encoded to bytes and Redis-style replies, and every record encoded to
 and decoded from bytes. Nothing outside this process can see that data anyway, so
 :class:`LocalTable` keeps the same two things — completed responses with a TTL and
-in-flight claims with an owner and a lease — as objects under one lock, with the same
+in-flight claims with an owner and a lease — as tuples under one lock, with the same
 semantics (lookup-or-claim and store-and-release are atomic; an expired claim can be
 taken over; a late holder can neither overwrite a record nor release another's claim).
 
-One table per ``MemoryKV`` (and namespace) is shared by every engine built on it, as the
-store's keys were. Time is the store's clock (``MemoryKV.clock``), so tests that move it
-move expiry here too.
+One table per ``MemoryKV`` is shared by every engine built on it, as the store's keys
+were. Entries are tuples of strings, numbers and bytes, which the garbage collector stops
+tracking after its first look: a table of millions of records adds nothing to a full
+collection's pause (a dict of ``StoredResponse`` objects would). Time is the store's clock
+(``MemoryKV.clock``), so tests that move it move expiry here too.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
+from svc_idempotency.records import StoredResponse
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from svc_core.kv import MemoryKV
-    from svc_idempotency.records import StoredResponse
+
+#: A record as kept: deadline, then the StoredResponse fields in order.
+_Entry = tuple[float, str, int, tuple[tuple[str, str], ...], bytes, float]
 
 __all__ = ["BEGUN", "CLAIMED", "HELD", "LocalStore", "LocalTable", "local_table"]
 
@@ -65,7 +71,7 @@ class LocalTable:
     def __init__(self, clock: Callable[[], float]) -> None:
         """An empty table on ``clock``."""
         self._clock = clock
-        self._records: dict[str, tuple[float, StoredResponse]] = {}
+        self._records: dict[str, _Entry] = {}
         self._claims: dict[str, tuple[str, float]] = {}
         self._heap: list[tuple[float, str]] = []
         self._claim_scan_at = _CLAIM_SCAN_AT
@@ -157,13 +163,20 @@ class LocalTable:
         if entry[0] <= now:
             del self._records[scope]
             return None
-        return entry[1]
+        return StoredResponse(entry[1], entry[2], entry[3], entry[4], entry[5])
 
     def _put(self, scope: str, record: StoredResponse, ttl: float, now: float) -> bool:
         if self._record(scope, now) is not None:
             return False
         deadline = now + ttl
-        self._records[scope] = (deadline, record)
+        self._records[scope] = (
+            deadline,
+            record.fingerprint,
+            record.status,
+            record.headers,
+            record.body,
+            record.created_at,
+        )
         heapq.heappush(self._heap, (deadline, scope))
         return True
 
