@@ -16,9 +16,13 @@ yet a key-value round trip per request would cost as much as the request itself.
    (the middleware forgets which tokens it verified) before it is healthy again, so an
    announcement missed during the outage cannot be missed for good.
 
-Redis delivers a PUBLISH to the subscriber sockets before it answers the publisher, so a
-client that saw its revocation succeed and then calls another replica finds the message
-already waiting there.
+Redis queues a PUBLISH for the subscriber sockets and the publisher's reply in the same
+event-loop turn, but may write the publisher's reply first; a busy machine can delay the
+subscriber's copy past the moment the client calls another replica (seen once in CI).
+So ``revoke`` follows its PUBLISH with a PING: Redis reads the PING in a later turn,
+after every write of the PUBLISH's turn is done, so when ``revoke`` returns the
+announcement is already in every subscriber's socket, and the other replica's
+synchronous drain finds it.
 """
 
 from __future__ import annotations
@@ -118,6 +122,8 @@ class RevocationRegistry:
         if client is not None:
             try:
                 await client.publish(self._channel, ",".join(ids))
+                # The barrier described in the module docstring.
+                await client.ping()
             except Exception:  # noqa: BLE001 - subscribers resync from the store
                 logger.warning("could not announce a revocation; replicas will resync")
 
