@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _asgi import post_scope
+
 BODY = b'{"name":"bench","qty":1}'
 _KEYS = itertools.count()
 
@@ -51,22 +53,7 @@ def _request(app: Any, *, keyed: bool) -> Any:
         headers = list(base)
         if keyed:
             headers.append((b"idempotency-key", f"inprocess-{next(_KEYS)}".encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/items",
-            "raw_path": b"/items",
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-            "app": app,
-        }
+        scope = post_scope(app, "/items", headers)
         await app(scope, receive, send)
 
     return one
