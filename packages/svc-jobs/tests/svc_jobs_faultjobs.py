@@ -9,6 +9,8 @@ the execution count and applied once in the ledger.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 from sqlalchemy import text
 
@@ -31,3 +33,10 @@ async def work(id: str, sleep: float = 0.0, mark: bool = True) -> None:  # noqa:
             text("INSERT INTO ledger (job_id) VALUES (:i) ON CONFLICT (job_id) DO NOTHING"),
             {"i": id},
         )
+
+
+@job("fault.crash", max_attempts=3)
+async def crash(id: str) -> None:  # noqa: A002 - payload key
+    """Count the start, then take the worker process down (a segfault, the OOM killer)."""
+    await current_runtime().kv.incr(f"started:{id}")
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -5,7 +5,8 @@ test needs it), a fresh Postgres database holding the effect ledger, and
 ``svc-jobs`` worker processes (``jobs worker --app svc_jobs_faultjobs``); it stops or
 kills only those PIDs. Every wait is bounded.
 
-JQ-01/02 SIGKILL mid-job → reclaimed and applied once · JQ-04 Redis restart with AOF →
+JQ-01/02 SIGKILL mid-job → reclaimed and applied once · a job that kills every worker
+running it → dead-lettered after ``max_deliveries`` · JQ-04 Redis restart with AOF →
 acknowledged jobs not lost · JQ-05 SIGTERM mid-job (finish within grace, or returned
 un-acked with the prefetched ones) · JQ-09 10,000 jobs through 4 workers, each applied
 exactly once, no stuck pending entries, queue depth 0, stream trimmed.
@@ -219,6 +220,30 @@ async def test_sigkilled_worker_job_is_reclaimed_and_applied_once(stack: Stack) 
     assert await stack.started(job_id) == 2  # redelivered …
     assert await stack.count("ledger", job_id) == 1  # … and applied once
     await stack.until(lambda: _eq(stack.pending(), 0), 10)
+
+
+async def test_job_that_kills_its_worker_is_dead_lettered_after_max_deliveries(
+    stack: Stack,
+) -> None:
+    """A job that takes its worker down every time: after ``max_deliveries`` workers lost,
+    the next worker moves it to the DLQ (``worker_lost``) and lives on."""
+    settings = {"visibility_timeout": "0.5", "max_deliveries": "2"}
+    await stack.jobs.enqueue("fault.crash", {"id": "boom"}, job_id="boom")
+    for lost in (1, 2):
+        stack.worker(**settings).wait(60)  # the job SIGKILLs the process running it
+        assert await stack.started("boom") == lost
+    survivor = stack.worker(**settings)
+
+    async def dead_lettered() -> bool:
+        return len(await stack.jobs.dead_letters()) == 1
+
+    await stack.until(dead_lettered, 60)
+    (letter,) = await stack.jobs.dead_letters()
+    assert (letter.reason, letter.name, letter.job_id) == ("worker_lost", "fault.crash", "boom")
+    assert await stack.started("boom") == 2  # not run a third time
+    assert survivor.proc.poll() is None  # this worker was not taken down
+    await stack.until(lambda: _eq(stack.pending(), 0), 10)
+    assert "dead-lettered (worker_lost)" in survivor.log()
 
 
 async def test_sigterm_lets_the_running_job_finish(stack: Stack) -> None:

@@ -219,6 +219,59 @@ async def test_poison_messages_go_to_dlq_and_the_worker_goes_on(env: Env) -> Non
         assert (await jobs.stats())["depth"] == 0
 
 
+async def test_job_whose_workers_keep_dying_is_dead_lettered(env: Env) -> None:
+    """A job that takes its worker down every time (segfault, OOM kill) stops after
+    ``max_deliveries`` lost deliveries: it goes to the DLQ as ``worker_lost`` instead of
+    being reclaimed by worker after worker for ever. One lost delivery fewer still runs."""
+    if not env.production:
+        pytest.skip("an in-process queue dies with its worker: nothing is redelivered")
+    from redis.asyncio import Redis
+
+    reg = JobRegistry()
+    ran: list[int] = []
+
+    @reg.job("t.crashy", track=True)
+    async def crashy(payload: Payload) -> None:
+        ran.append(payload.n)
+
+    producer = env.make(reg, max_deliveries=3)
+    await producer.start()
+    with scope(tenant_id="t1"):
+        survivor = await producer.enqueue("t.crashy", Payload(n=1))  # 2 workers lost
+        doomed = await producer.enqueue("t.crashy", Payload(n=2))  # 3 workers lost
+    client = Redis.from_url(env.settings.redis_url or "")
+    try:
+        # Workers that read the jobs and died without acknowledging them: every read
+        # and every reclaim counts one delivery.
+        read = await client.xreadgroup("workers", "dead-1", {producer.stream: ">"}, count=10)
+        ids = [entry_id for entry_id, _ in read[0][1]]
+        assert len(ids) == 2
+        await client.xclaim(producer.stream, "workers", "dead-2", 0, ids)
+        await client.xclaim(producer.stream, "workers", "dead-3", 0, ids[1:])
+    finally:
+        await client.aclose()
+    await asyncio.sleep(0.4)  # idle past the worker's visibility timeout
+    worker = env.make(reg, max_deliveries=3, visibility_timeout=0.3)
+    async with running(worker):
+
+        async def settled() -> bool:
+            state = await worker.get(doomed, "t1")
+            return ran == [1] and state is not None and state.status == "dead"
+
+        await wait_for(settled)
+    letters = await worker.dead_letters()
+    assert [(e.reason, e.name) for e in letters] == [("worker_lost", "t.crashy")]
+    assert "delivered 4 times" in (letters[0].error or "")
+    survived = await worker.get(survivor, "t1")
+    assert survived is not None
+    assert survived.status == "succeeded"
+    assert (await worker.stats())["depth"] == 0
+    # Once the cause is fixed, the job can be replayed like any dead letter.
+    async with running(worker):
+        assert await worker.replay() == 1
+        await wait_for(lambda: _ready(ran == [1, 2]))
+
+
 async def test_delay_and_unique_job_id(env: Env) -> None:
     """JQ-03 (ETA, unique id): the ETA job runs once after its delay; a unique id enqueues once."""
     reg = JobRegistry()

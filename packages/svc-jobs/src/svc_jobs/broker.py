@@ -17,9 +17,14 @@ __all__ = ["Delivery", "MemoryBroker"]
 
 
 class Delivery(AckableMessage):
-    """A delivered message and, on Redis, its stream entry id (for the lease)."""
+    """A delivered message and, on Redis, its stream entry id (for the lease).
+
+    ``deliveries`` is how many times the entry has been handed to a worker (Redis' delivery
+    counter: 1 when first read, one more for every reclaim from a worker that stopped).
+    """
 
     entry_id: str = ""
+    deliveries: int = 1
 
 
 class MemoryBroker(InMemoryBroker):

@@ -27,7 +27,8 @@ class JobRecord(TenantMixin, TimestampMixin, Base):
 
 
 class DeadLetter(TimestampMixin, Base):
-    """A job that will not be retried again: exhausted, non-retryable, or undecodable."""
+    """A job that will not be retried again: exhausted, non-retryable, undecodable or
+    unknown, or one whose workers kept dying (``worker_lost``)."""
 
     __tablename__ = "svc_jobs_dead_letters"
 

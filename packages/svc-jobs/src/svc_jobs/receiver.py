@@ -5,8 +5,9 @@ messages after a log line. :class:`JobsReceiver` keeps taskiq's prefetch, concur
 and execution (``run_task``: dependency injection, timeouts) and decides itself what
 happens after each attempt: acknowledge on success; on failure re-enqueue with
 exponential backoff and jitter (then acknowledge), or move the message to the
-dead-letter queue; poison messages go to the DLQ at once. While a job runs on Redis a
-heartbeat extends its lease. The shared context (tenant, request id, principal) the
+dead-letter queue; poison messages go to the DLQ at once, and so does a job whose
+earlier deliveries all ended with the worker gone (``max_deliveries``). While a job runs
+on Redis a heartbeat extends its lease. The shared context (tenant, request id, principal) the
 enqueuer had is restored around the call.
 """
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from taskiq.message import TaskiqMessage
 
     from svc_core.plugin import Runtime
+    from svc_jobs.registry import JobSpec
     from svc_jobs.runtime import Jobs
 
 __all__ = ["JobsReceiver", "current_runtime"]
@@ -171,6 +173,17 @@ class JobsReceiver(Receiver):
             snap = ContextSnapshot()
         policy = spec.retry or self.jobs.default_policy
         store = self.jobs.store
+        cap = self.jobs.jobs_settings.max_deliveries
+        if isinstance(message, Delivery) and message.deliveries > cap:
+            # Every earlier delivery ended with its worker gone (a job that segfaults or
+            # exhausts memory takes the worker down with it): stop passing it on.
+            text = (
+                f"delivered {message.deliveries} times; each worker stopped before finishing "
+                "it (crash, kill or lost lease)"
+            )
+            await self._dead(message, data, "worker_lost", text, attempt, job_id, spec, snap)
+            logger.error("job %s (%s) dead-lettered (worker_lost): %s", spec.name, job_id, text)
+            return
         if spec.track:
             await store.mark(job_id, "running", attempt)
         measure = metrics.for_job(spec.name)
@@ -216,16 +229,7 @@ class JobsReceiver(Receiver):
             await self._ack(message)
             return
         reason = "exhausted" if attempt >= policy.max_attempts else "not_retryable"
-        await store.dead_letter(
-            message=_text(data),
-            reason=reason,
-            attempts=attempt,
-            error=text,
-            job_id=job_id,
-            name=spec.name,
-            tenant_id=snap.tenant_id,
-        )
-        metrics.DEAD_LETTERED.labels(reason).inc()
+        await self._dead(message, data, reason, text, attempt, job_id, spec, snap)
         logger.warning(
             "job %s (%s) attempt %d failed (%s); dead-lettered (%s)",
             spec.name,
@@ -234,6 +238,29 @@ class JobsReceiver(Receiver):
             type(error).__name__,
             reason,
         )
+
+    async def _dead(
+        self,
+        message: bytes | AckableMessage,
+        data: bytes,
+        reason: str,
+        error: str,
+        attempt: int,
+        job_id: str,
+        spec: JobSpec,
+        snap: ContextSnapshot,
+    ) -> None:
+        """Move a job to the dead-letter queue, mark it dead, acknowledge the delivery."""
+        await self.jobs.store.dead_letter(
+            message=_text(data),
+            reason=reason,
+            attempts=attempt,
+            error=error,
+            job_id=job_id,
+            name=spec.name,
+            tenant_id=snap.tenant_id,
+        )
+        metrics.DEAD_LETTERED.labels(reason).inc()
         if spec.track:
-            await store.mark(job_id, "dead", attempt, error=text)
+            await self.jobs.store.mark(job_id, "dead", attempt, error=error)
         await self._ack(message)

@@ -39,6 +39,15 @@ class JobsSettings(BaseSettings):
         gt=0,
         description="Seconds between lease extensions (default: visibility timeout / 3).",
     )
+    max_deliveries: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Times one queued job may be handed to a worker that then stopped without "
+            "finishing it (crash, kill, lost lease); the next delivery goes to the "
+            "dead-letter queue as 'worker_lost' instead of running (Redis only)."
+        ),
+    )
     concurrency: int = Field(default=50, ge=1, description="Jobs one worker runs at once.")
     batch: int = Field(default=50, ge=1, description="Stream entries read per XREADGROUP.")
     shutdown_grace: float = Field(

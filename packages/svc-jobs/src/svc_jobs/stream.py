@@ -13,6 +13,9 @@ acknowledgement; :class:`StreamBroker` closes the gaps svc-jobs promises on top 
   transaction) instead of trimmed by ``MAXLEN``, which would also drop un-acked ones;
 * **delayed delivery** — retries with backoff and ETA jobs wait in a sorted set and are
   moved atomically (Lua, server clock) into the stream when due;
+* **a delivery cap** — a reclaimed entry carries Redis' delivery counter, so a job that
+  brings its worker down every time (a segfault, the OOM killer) is dead-lettered after
+  ``max_deliveries`` instead of taking down every worker in turn, for ever;
 * **graceful return** — on shutdown the consumer's pending entries are re-queued at once
   instead of waiting out the visibility timeout;
 * **503, not a false success** — a failed ``XADD`` raises
@@ -68,6 +71,15 @@ if #e == 0 then return 0 end
 redis.call('XADD', KEYS[1], '*', unpack(e[1][2]))
 redis.call('XDEL', KEYS[1], ARGV[3])
 return 1
+"""
+
+_DELIVERIES = """
+local out = {}
+for i = 2, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 0 then out[#out + 1] = 0 else out[#out + 1] = p[1][4] end
+end
+return out
 """
 
 _DELAY = """
@@ -136,6 +148,7 @@ class StreamBroker(RedisStreamBroker):
                 ("ack", _ACK),
                 ("touch", _TOUCH),
                 ("return", _RETURN),
+                ("deliveries", _DELIVERIES),
                 ("delay", _DELAY),
                 ("move", _MOVE_DUE),
             )
@@ -252,6 +265,15 @@ class StreamBroker(RedisStreamBroker):
             if d is not None:
                 out.append(d)
         if out:
+            # Redis counts deliveries per pending entry (XAUTOCLAIM adds one; the lease's
+            # XCLAIM JUSTID does not): one round trip for the batch, only on a reclaim.
+            counts = await self._script(
+                "deliveries",
+                [self.queue_name],
+                [self.consumer_group_name, *(d.entry_id for d in out)],
+            )
+            for d, n in zip(out, counts, strict=True):
+                d.deliveries = max(1, int(n))
             metrics.RECLAIMED.inc(len(out))
             logger.warning("reclaimed %d job(s) from an idle consumer", len(out))
         return out
